@@ -1,0 +1,1 @@
+"""Programs that run in a namespace: each module registers its commands."""

@@ -1,0 +1,1 @@
+"""The kernel layer: the one seam between the engine and Linux (simulated or real)."""

@@ -1,0 +1,226 @@
+"""The kernel interface: typed, `ip`-shaped verbs on a network-namespace handle.
+
+This is the one seam of cnmsim. The Docker engine (drivers, IPAM, DNS, swarm) programs Linux
+only through these verbs, as libnetwork programs Linux through netlink; the simulated kernel
+(`cnmsim.kernel.sim`) and the real backend (`cnmsim.kernel.real`, pyroute2 + iptables) both
+implement them.  The verbs mirror ip(8) and bridge(8) (pyroute2's IPRoute is the model):
+
+    ns = kernel.netns_add("ns1")
+    kernel.root.link_add(Veth("veth0", peer="eth0", peer_netns="ns1"))
+    ns.addr_add("eth0", "10.0.0.2/24"); ns.link_set("eth0", up=True)
+    ns.route_add(Route(dst="default", via="10.0.0.1"))
+
+Records returned by the dump verbs (`links()`, `addrs()`, ...) are plain frozen dataclasses, so
+the `ip`/`bridge` tools format them the same way whichever backend produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# ---------------------------------------------------------------- link kinds (ip link add ... type X)
+
+
+@dataclass(frozen=True)
+class Veth:
+    """`ip link add NAME type veth peer name PEER [netns PEER_NETNS]`."""
+
+    name: str
+    peer: str
+    peer_netns: str | None = None  # netns name (or a sandbox key) for the peer end
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """`ip link add NAME type bridge` (a learning Linux bridge)."""
+
+    name: str
+    ageing_time: float = 300.0  # seconds, the kernel's default
+    vlan_filtering: bool = False
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """`ip link add NAME type vxlan id VNI [local IP] [dev DEV] [dstport 4789] [nolearning]`."""
+
+    name: str
+    vni: int
+    local: str | None = None
+    dev: str | None = None
+    dstport: int = 4789
+    learning: bool = True
+    proxy: bool = False  # answer ARP from the neighbour table (Docker's overlay sets it)
+    l2miss: bool = False
+    l3miss: bool = False
+
+
+@dataclass(frozen=True)
+class Macvlan:
+    """`ip link add NAME link PARENT type macvlan mode bridge`."""
+
+    name: str
+    parent: str
+    mode: str = "bridge"
+
+
+@dataclass(frozen=True)
+class Vlan:
+    """`ip link add link PARENT name NAME type vlan id VID` (802.1q sub-interface)."""
+
+    name: str
+    parent: str
+    vid: int
+
+
+@dataclass(frozen=True)
+class Dummy:
+    """`ip link add NAME type dummy`."""
+
+    name: str
+
+
+LinkKind = Veth | Bridge | Vxlan | Macvlan | Vlan | Dummy
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """One row of `ip -d link show`."""
+
+    ifindex: int
+    name: str
+    kind: str  # "loopback", "veth", "bridge", "vxlan", "macvlan", "vlan", "dummy", "ether"
+    mac: str
+    mtu: int
+    up: bool  # administratively up (IFF_UP)
+    lower_up: bool  # carrier (IFF_LOWER_UP)
+    master: str | None = None
+    link: str | None = None  # peer/parent shown after '@' ("eth0@if5", "eth0.10@eth0")
+    link_ifindex: int | None = None
+    link_netns: bool = False  # the peer/parent is in another namespace ("@ifN")
+    flags: tuple[str, ...] = ()  # extra flags (PROMISC, NOARP ...)
+    details: dict[str, object] = field(default_factory=dict)  # vni, vlan id, hairpin ...
+    rx_packets: int = 0
+    rx_bytes: int = 0
+    tx_packets: int = 0
+    tx_bytes: int = 0
+    rx_dropped: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class AddrInfo:
+    """One `inet` line of `ip addr`."""
+
+    dev: str
+    address: str  # "10.0.0.2/24"
+    scope: str = "global"  # "global", "host", "link"
+    broadcast: str | None = None
+    secondary: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route, as `ip route add` takes it and `ip route show` prints it."""
+
+    dst: str  # "default", "10.0.0.0/24", "10.0.0.5"
+    via: str | None = None
+    dev: str | None = None
+    src: str | None = None
+    scope: str | None = None  # None: derived ("link" without via, "global" with via)
+    proto: str | None = None  # "kernel" for connected routes, None for static ("boot")
+    metric: int | None = None
+    table: str = "main"
+    type: str = "unicast"  # "unicast", "local", "broadcast", "blackhole", "unreachable"
+    mtu: int | None = None
+
+
+@dataclass(frozen=True)
+class Neigh:
+    """One `ip neigh` row."""
+
+    ip: str
+    dev: str
+    lladdr: str | None = None
+    state: str = "PERMANENT"  # REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP
+    router: bool = False
+    proxy: bool = False
+
+
+@dataclass(frozen=True)
+class Fdb:
+    """One `bridge fdb` row (on a bridge port, or on a vxlan device with `dst`)."""
+
+    mac: str
+    dev: str
+    master: str | None = None  # the bridge, for entries in a bridge's table
+    dst: str | None = None  # remote VTEP for vxlan FDB entries
+    vlan: int | None = None
+    state: str = "permanent"  # "permanent", "static", "" (learned, dynamic)
+    self_: bool = False  # "self": the device's own table (vxlan), not the master's
+    vni: int | None = None
+
+
+class KernelError(Exception):
+    """A refusal with the real tool's message (`RTNETLINK answers: File exists`)."""
+
+    def __init__(self, message: str, errno_name: str = "EINVAL") -> None:
+        super().__init__(message)
+        self.errno_name = errno_name
+
+
+# ---------------------------------------------------------------- the verbs
+
+
+@runtime_checkable
+class Netns(Protocol):
+    """A handle on one network namespace (the root one or a named/container one)."""
+
+    name: str
+
+    # links
+    def link_add(self, spec: LinkKind) -> None: ...
+    def link_del(self, name: str) -> None: ...
+    def link_set(self, name: str, *, up: bool | None = None, master: str | None = None,
+                 nomaster: bool = False, netns: str | None = None, mtu: int | None = None,
+                 address: str | None = None, rename: str | None = None,
+                 hairpin: bool | None = None, promisc: bool | None = None) -> None: ...
+    def links(self) -> list[LinkInfo]: ...
+
+    # addresses
+    def addr_add(self, dev: str, cidr: str, *, broadcast: str | None = None) -> None: ...
+    def addr_del(self, dev: str, cidr: str) -> None: ...
+    def addrs(self) -> list[AddrInfo]: ...
+
+    # routes
+    def route_add(self, route: Route, *, replace: bool = False) -> None: ...
+    def route_del(self, route: Route) -> None: ...
+    def routes(self, table: str = "main") -> list[Route]: ...
+    def route_get(self, dst: str) -> Route: ...
+
+    # neighbours and bridge/vxlan forwarding databases
+    def neigh_add(self, neigh: Neigh, *, replace: bool = False) -> None: ...
+    def neigh_del(self, ip: str, dev: str) -> None: ...
+    def neighs(self) -> list[Neigh]: ...
+    def fdb_add(self, fdb: Fdb, *, append: bool = False) -> None: ...
+    def fdb_del(self, fdb: Fdb) -> None: ...
+    def fdbs(self) -> list[Fdb]: ...
+
+    # sysctls (`net.ipv4.ip_forward`, `net.ipv4.conf.eth0.proxy_arp` ...)
+    def sysctl_get(self, key: str) -> str: ...
+    def sysctl_set(self, key: str, value: str) -> None: ...
+
+
+@runtime_checkable
+class Kernel(Protocol):
+    """One host's kernel: its root namespace and the namespaces created on it."""
+
+    hostname: str
+    root: Netns
+
+    def netns_add(self, name: str) -> Netns: ...
+    def netns_del(self, name: str) -> None: ...
+    def netns(self, name: str) -> Netns: ...
+    def netns_list(self) -> list[str]: ...

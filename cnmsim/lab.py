@@ -1,0 +1,183 @@
+"""The Lab: one simpy environment, one seeded RNG, one trace bus, and the hosts on its underlay.
+
+    lab = Lab(seed=0)
+    lab.add_host("host-A", address="192.168.0.2/24")
+    r = lab.run("host-A", "ping -c 1 192.168.0.3")
+    r.exit_code, r.stdout, r.trace
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import simpy
+
+from cnmsim.host import Host
+from cnmsim.kernel.sim.context import SimContext
+from cnmsim.kernel.sim.segment import Segment
+from cnmsim.place import Place
+from cnmsim.result import Result
+from cnmsim.shell.parser import ParseError, parse
+from cnmsim.shell.runner import Terminal, run_line
+from cnmsim.trace.bus import TraceBus
+from cnmsim.trace.events import Trace
+from cnmsim.trace.sinks import MemorySink
+
+
+class Job:
+    """A line started with a trailing `&`."""
+
+    def __init__(self, number: int, line: str, where: str, term: Terminal) -> None:
+        self.number = number
+        self.line = line
+        self.where = where
+        self.term = term
+        self.process: simpy.Process | None = None
+        self.pid = 0
+        self.exit_code: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.exit_code is not None
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.term.stdout)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.term.stderr)
+
+
+class Lab:
+    """A simulated lab of hosts. Two labs never share state."""
+
+    def __init__(self, seed: int = 0, backend: str = "sim", trace: bool = True,
+                 interrupt_after: float = 60.0) -> None:
+        if backend != "sim":
+            raise ValueError(f"unknown backend {backend!r} (the real backend is not available yet)")
+        self.seed = seed
+        self.backend = backend
+        self.env = simpy.Environment()
+        self.rng = random.Random(seed)
+        self.bus = TraceBus(lambda: self.env.now)
+        self.ctx = SimContext(self.env, self.rng, self.bus)
+        self.tracing = trace
+        self.interrupt_after = interrupt_after  # a foreground line still running then gets Ctrl-C
+        self.hosts: dict[str, Host] = {}
+        self.segments: dict[str, Segment] = {}
+        self.places: dict[str, Place] = {}
+        self.jobs: list[Job] = []
+        self._pid = 1000
+
+    # ------------------------------------------------------------ building
+    def segment(self, name: str = "lan", mtu: int = 1500) -> Segment:
+        """The named underlay segment, created on first use."""
+        seg = self.segments.get(name)
+        if seg is None:
+            seg = self.segments[name] = Segment(self.ctx, name, mtu)
+        return seg
+
+    def add_host(self, name: str, address: str | None = None, docker: bool = True,
+                 segment: str = "lan", gateway: str | None = None, mtu: int | None = None,
+                 latency: float = 50e-6, bandwidth: float | None = 1e9, loss: float = 0.0,
+                 daemon: dict[str, Any] | None = None) -> Host:
+        """Add a machine with eth0 on `segment` (a Docker host unless docker=False)."""
+        if name in self.places:
+            raise ValueError(f"a host or container named {name!r} already exists")
+        host = Host(self, name, docker=docker, daemon=daemon)
+        self.hosts[name] = host
+        self.places[name] = host.place
+        if address is not None:
+            host.add_nic(self.segment(segment), address, mtu=mtu, latency=latency,
+                         bandwidth=bandwidth, loss=loss)
+        if gateway:
+            host.set_gateway(gateway)
+        return host
+
+    def register_place(self, place: Place, *aliases: str) -> None:
+        """Make a container (or other sandbox) addressable by `run(name, ...)`."""
+        for n in (place.name, *aliases):
+            self.places[n] = place
+
+    def unregister_place(self, place: Place) -> None:
+        for n in [n for n, p in self.places.items() if p is place]:
+            del self.places[n]
+
+    def __getitem__(self, name: str) -> Host:
+        return self.hosts[name]
+
+    def next_pid(self) -> int:
+        self._pid += 1
+        return self._pid
+
+    # ------------------------------------------------------------ running
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def wait(self, seconds: float) -> Result:
+        """Let simulated time pass (background jobs, timers, gossip go on)."""
+        sink = self._record()
+        try:
+            self.env.run(until=self.env.now + float(seconds))
+        finally:
+            self._stop(sink)
+        return Result(0, trace=sink.trace if sink else Trace())
+
+    def run(self, where: str, line: str) -> Result:
+        """Run one transcript line `where $ line`; returns what the terminal shows."""
+        place = self.places.get(where)
+        if place is None:
+            return Result(1, "", f"cnmsim: no host or container named {where!r}\n")
+        try:
+            parsed = parse(line)
+        except ParseError as e:
+            return Result(2, "", f"{e}\n")
+        if not parsed.pipelines:
+            return Result(0)
+        term = Terminal()
+        sink = self._record()
+        try:
+            if parsed.background:
+                job = Job(len(self.jobs) + 1, line, where, term)
+                self.jobs.append(job)
+                job.pid = self.next_pid()
+                job.process = self.env.process(self._job(job, place, parsed))
+                return Result(0, f"[{job.number}] {job.pid}\n", "",
+                              sink.trace if sink else Trace())
+            proc = self.env.process(run_line(self, place, parsed, term))
+            code = self._finish(proc)
+        finally:
+            self._stop(sink)
+        return Result(code, "".join(term.stdout), "".join(term.stderr), sink.trace if sink else Trace())
+
+    def _job(self, job: Job, place: Place, parsed):  # noqa: ANN001, ANN202
+        job.exit_code = yield from run_line(self, place, parsed, job.term)
+        return job.exit_code
+
+    def _finish(self, proc: simpy.Process) -> int:
+        """Run until the line ends; interrupt it (Ctrl-C) if it would never end on its own."""
+        env = self.env
+        limit = env.now + self.interrupt_after
+        while not proc.triggered and env.peek() <= limit:
+            env.step()
+        if not proc.triggered:  # nothing left to happen before the limit: it would wait forever
+            proc.interrupt("SIGINT")
+            env.run(until=proc)
+        return int(proc.value or 0)
+
+    def _record(self) -> MemorySink | None:
+        if not self.tracing:
+            return None
+        sink = MemorySink()
+        self.bus.subscribe(sink)
+        return sink
+
+    def _stop(self, sink: MemorySink | None) -> None:
+        if sink is not None:
+            self.bus.unsubscribe(sink)
+
+    def __repr__(self) -> str:
+        return f"<Lab seed={self.seed} hosts={list(self.hosts)} t={self.env.now:.3f}s>"

@@ -1,0 +1,1 @@
+"""A small shell: parses transcript lines and runs simulated commands in a place."""
