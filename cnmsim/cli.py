@@ -1,0 +1,94 @@
+"""The `cnmsim` command: run a scenario's transcript, or an interactive lab shell."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cnmsim import __version__
+
+
+def _echo_outcome(out, show_trace: bool) -> None:  # noqa: ANN001
+    click.echo(out.step.text)
+    r = out.result
+    if r is not None and out.step.kind == "run":
+        if r.stdout:
+            click.echo(r.stdout, nl=not r.stdout.endswith("\n"))
+        if r.stderr:
+            click.echo(r.stderr, nl=not r.stderr.endswith("\n"))
+        if show_trace and r.trace:
+            click.echo(r.trace.explain())
+    for f in out.failures:
+        click.secho(f"  expectation failed: {f}", fg="red", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnmsim")
+def main() -> None:
+    """cnmsim: Docker container networking, simulated hop by hop."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--trace", "show_trace", is_flag=True, help="Explain the packets of each step.")
+def run(file: str, seed: int | None, show_trace: bool) -> None:
+    """Run a scenario's transcript and print it as a terminal would."""
+    from cnmsim.scenario import Scenario, ScenarioError
+
+    try:
+        sc = Scenario.load(file)
+        lab = sc.build(seed=seed)
+    except (ScenarioError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    failed = 0
+    for out in sc.play(lab):
+        _echo_outcome(out, show_trace)
+        failed += bool(out.failures)
+    if failed:
+        click.secho(f"{failed} step(s) did not meet their expectations", fg="red", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--seed", type=int, default=0)
+def shell(file: str | None, seed: int) -> None:
+    """An interactive prompt: type `host-A $ ip route`, `wait 2s`, or a line for the last place."""
+    from cnmsim.lab import Lab
+    from cnmsim.scenario import Scenario, ScenarioError, parse_step
+
+    if file:
+        sc = Scenario.load(file)
+        lab = sc.build(seed=seed)
+        for out in sc.play(lab):
+            _echo_outcome(out, False)
+    else:
+        lab = Lab(seed=seed)
+        lab.add_host("host-A", address="192.168.0.2/24")
+        lab.add_host("host-B", address="192.168.0.3/24")
+    where = next(iter(lab.hosts), "")
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            text = input(f"{where} $ " if interactive else "")
+        except (EOFError, KeyboardInterrupt):
+            break
+        text = text.strip()
+        if not text:
+            continue
+        if text in ("exit", "quit"):
+            break
+        try:
+            step = parse_step(text)
+        except ScenarioError:
+            step = parse_step(f"{where} $ {text}")
+        if step.kind == "run":
+            where = step.where
+            r = lab.run(step.where, step.line)
+            if not interactive:
+                click.echo(step.text)
+            click.echo(r.output, nl=False)
+        else:
+            lab.wait(step.seconds)
