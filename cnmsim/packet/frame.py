@@ -44,6 +44,14 @@ class Frame:
         f.meta = dict(self.meta) if self.meta else None
         return f
 
+    def scrub(self, xnet: bool) -> None:
+        """skb_scrub_packet: crossing a veth forgets conntrack and bridge-netfilter state;
+        crossing into another namespace also forgets the mark."""
+        self.ct = None
+        self.meta = None
+        if xnet:
+            self.mark = 0
+
     def set_meta(self, key: str, value: Any) -> None:
         if self.meta is None:
             self.meta = {}

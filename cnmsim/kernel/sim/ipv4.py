@@ -77,7 +77,9 @@ class IPv4Stack:
 
     def ip_rcv(self, dev: NetDevice, frame: Frame, ip: IP) -> None:
         ns = self.ns
-        if not ns.nf.hook("PREROUTING", frame, dev, None):
+        if frame.get_meta("br_nf_pre"):
+            frame.set_meta("br_nf_pre", False)  # PREROUTING already ran at the bridge port
+        elif not ns.nf.hook("PREROUTING", frame, dev, None):
             return
         ip = frame.ip or ip
         dst = ip.dst

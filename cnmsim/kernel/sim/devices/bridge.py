@@ -108,6 +108,8 @@ class BridgeDevice(NetDevice):
         if not self.admin_up:
             self.drop(frame, "bridge:rx", f"bridge {self.name} is down", tx=False)
             return True
+        if self.ns.bridge_nf and not self.nf_prerouting(frame, port):
+            return True
         eth = frame.pkt
         self.learn(eth.src, port, frame)
         dst = eth.dst
@@ -151,14 +153,31 @@ class BridgeDevice(NetDevice):
         if up:
             NetDevice.receive(self, frame)
 
+    @staticmethod
+    def _is_ipv4(frame: Frame) -> bool:
+        return isinstance(frame.pkt, Ether) and isinstance(frame.pkt.payload, IP)
+
+    def nf_prerouting(self, frame: Frame, inport: NetDevice) -> bool:
+        """br_nf_pre_routing: bridged IPv4 frames see PREROUTING once, at the bridge port.
+
+        The frame is marked so that, if it is then passed up through the bridge device, ip_rcv
+        does not traverse PREROUTING a second time (the kernel's ip_sabotage_in).
+        """
+        if not self._is_ipv4(frame):
+            return True
+        frame.set_meta("physdev_in", inport.name)
+        frame.set_meta("br_nf_pre", True)
+        return self.ns.nf.hook("PREROUTING", frame, self, None)
+
     def nf_forward(self, frame: Frame, inport: NetDevice, outport: NetDevice) -> bool:
-        """br_netfilter: bridged IPv4 frames traverse FORWARD when bridge-nf-call-iptables=1."""
+        """br_nf_forward_ip + br_nf_post_routing: bridged IPv4 frames traverse FORWARD, then
+        POSTROUTING, with -m physdev seeing the bridge ports, when bridge-nf-call-iptables=1."""
         ns = self.ns
-        if not ns.bridge_nf or not isinstance(frame.pkt, Ether) or not isinstance(frame.pkt.payload, IP):
+        if not ns.bridge_nf or not self._is_ipv4(frame):
             return True
         frame.set_meta("physdev_in", inport.name)
         frame.set_meta("physdev_out", outport.name)
-        return ns.nf.hook("FORWARD", frame, self, self)
+        return ns.nf.hook("FORWARD", frame, self, self) and ns.nf.hook("POSTROUTING", frame, None, self)
 
     # ------------------------------------------------------------ local transmit
     def transmit(self, frame: Frame) -> None:

@@ -28,4 +28,5 @@ class VethDevice(NetDevice):
     def transmit(self, frame: Frame) -> None:
         peer = self.peer
         assert peer is not None
+        frame.scrub(xnet=peer.ns is not self.ns)
         peer.receive(frame)
