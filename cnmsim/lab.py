@@ -96,6 +96,12 @@ class Lab:
             host.set_gateway(gateway)
         return host
 
+    def add_router(self, name: str, interfaces: dict[str, str], **kw: Any) -> Host:
+        """A docker=False host with one NIC per segment and ip_forward=1 (cnmsim.underlay)."""
+        from cnmsim.underlay import add_router
+
+        return add_router(self, name, interfaces, **kw)
+
     def register_place(self, place: Place, *aliases: str) -> None:
         """Make a container (or other sandbox) addressable by `run(name, ...)`."""
         for n in (place.name, *aliases):

@@ -72,15 +72,33 @@ def test_bridge_learns_source_macs(bridged: Lab) -> None:
     assert {"veth-ns1", "veth-ns2", "br0"} <= perm
 
 
+def test_answering_side_learns_stale_then_probes_after_delay(bridged: Lab) -> None:
+    """arp_process: a request only creates a STALE entry at the target; using it (the echo
+    reply) moves it to DELAY, and 5 s later (delay_first_probe_time) a unicast probe confirms it."""
+    ns_ping(bridged, "ns1", "10.0.0.3")
+    states = {n.ip: n.state for n in bridged["host-A"].ns("ns2").neighs()}
+    assert states["10.0.0.2"] == "DELAY"
+    w = bridged.wait(6)
+    probes = w.trace.filter("arp:request", verdict="send")
+    assert len(probes) == 1 and probes[0].host == "host-A" and probes[0].ns == "ns2"
+    assert abs(probes[0].t - 5.0) < 0.01
+    assert w.trace.filter("bridge:forward")  # unicast to ns1's MAC: no flood
+    states = {n.ip: n.state for n in bridged["host-A"].ns("ns2").neighs()}
+    assert states["10.0.0.2"] == "REACHABLE"
+
+
 def test_fdb_entries_age_out_after_300s(bridged: Lab) -> None:
     ns_ping(bridged, "ns1", "10.0.0.3")
-    bridged.wait(301)
+    bridged.wait(6)  # the DELAY probe at t=5 s refreshes both entries
+    bridged.wait(298)
+    assert [f for f in bridged["host-A"].root.fdbs() if f.state == ""]
+    bridged.wait(2)
     assert not [f for f in bridged["host-A"].root.fdbs() if f.state == ""]
 
 
 def test_unknown_unicast_is_flooded(bridged: Lab) -> None:
     ns_ping(bridged, "ns1", "10.0.0.3")
-    bridged.wait(301)  # the bridge forgets, the neighbour tables still know the MACs (STALE)
+    bridged.wait(310)  # the bridge forgets, the neighbour tables still know the MACs (STALE)
     r = ns_ping(bridged, "ns1", "10.0.0.3")
     assert r.ok
     floods = r.trace.filter("bridge:flood")

@@ -96,9 +96,11 @@ def ping(proc: Proc) -> Generator[Any, Any, int]:
         proc.out(f"PING {target} ({dst}) {size}({size + 28}) bytes of data.")
 
     sock = ns.sockets.ping_socket()
+    sock.pmtudisc = pmtu  # setsockopt(IP_MTU_DISCOVER): the kernel decides DF and fragmentation
     start = env.now
     sent: dict[int, float] = {}
     rtts: list[float] = []
+    last_seen: list[float] = []
     errors = 0
     seq0 = 0 if busybox else 1
     seq = seq0
@@ -109,17 +111,16 @@ def ping(proc: Proc) -> Generator[Any, Any, int]:
         while True:
             now = env.now
             if seq - seq0 < count and now >= next_send and (deadline is None or now - start < deadline):
-                ip = IP(dst=dst, ttl=ttl, flags="DF" if pmtu in ("do", "want") else 0) / ICMP(
-                    id=sock.ident, seq=seq & 0xFFFF)
+                ip = IP(dst=dst, ttl=ttl) / ICMP(id=sock.ident, seq=seq & 0xFFFF)
                 if size:
                     ip = ip / Raw(b"\x00" * size)
                 try:
                     sock.send(ip, opts.get("I"))
                 except OutputError as e:
                     if e.errno_name == "EMSGSIZE":
-                        proc.out(f"ping: local error: message too long, mtu={e.mtu}")
+                        proc.err(f"ping: local error: message too long, mtu={e.mtu}")  # iputils: stderr
                     else:
-                        proc.out(f"ping: sendmsg: {e}")
+                        proc.err(f"ping: sendmsg: {e}")
                     errors += 1
                 sent[seq] = now
                 last_send = now
@@ -139,7 +140,7 @@ def ping(proc: Proc) -> Generator[Any, Any, int]:
                 continue
             if isinstance(item, SockError):
                 q = item.quoted
-                qseq = q[ICMP].seq if q is not None and q.haslayer(ICMP) else None
+                qseq = q.payload.seq if q is not None and isinstance(q.payload, ICMP) else None  # ICMPerror too
                 errors += 1
                 if item.itype == 3 and item.code == 4:
                     text = f"Frag needed and DF set (mtu = {item.mtu})"
@@ -149,6 +150,7 @@ def ping(proc: Proc) -> Generator[Any, Any, int]:
                     proc.out(f"From {item.offender} icmp_seq={qseq} {text}")
                 continue
             reply, t_arrive = item
+            last_seen.append(t_arrive)
             icmp = reply[ICMP]
             if icmp.seq not in sent:
                 continue
@@ -166,18 +168,21 @@ def ping(proc: Proc) -> Generator[Any, Any, int]:
             proc.out("^C", end="")
     finally:
         sock.close()
-    _stats(proc, target, len(sent), rtts, errors, env.now - start, busybox, interrupted)
+    # iputils reports the time from the first send to the last packet sent or received
+    last = max([last_send, *(t for t in last_seen)])
+    _stats(proc, target, len(sent), rtts, errors, last - start, busybox, interrupted)
     return 0 if rtts else 1
 
 
 def _stats(proc: Proc, target: str, sent: int, rtts: list[float], errors: int, elapsed: float,
            busybox: bool, interrupted: bool) -> None:
     recv = len(rtts)
-    loss = 0 if sent == 0 else int((sent - recv) * 100 / sent)
+    loss = f"{0 if sent == 0 else (sent - recv) * 100 / sent:g}"  # iputils prints "%g%%"
     proc.out("")
     proc.out(f"--- {target} ping statistics ---")
     if busybox:
-        proc.out(f"{sent} packets transmitted, {recv} packets received, {loss}% packet loss")
+        whole = 0 if sent == 0 else (sent - recv) * 100 // sent  # busybox prints "%u%%"
+        proc.out(f"{sent} packets transmitted, {recv} packets received, {whole}% packet loss")
         if rtts:
             avg = sum(rtts) / recv
             proc.out(f"round-trip min/avg/max = {min(rtts):.3f}/{avg:.3f}/{max(rtts):.3f} ms")

@@ -108,6 +108,12 @@ class LinkInfo:
     tx_bytes: int = 0
     rx_dropped: int = 0
     tx_dropped: int = 0
+    # what `ip link` prints beside the flags; None lets the tool derive it from the fields above
+    operstate: str | None = None  # "UP", "DOWN", "UNKNOWN", "LOWERLAYERDOWN" (IFLA_OPERSTATE)
+    qdisc: str | None = None  # "noop" until first up, then "noqueue" (virtual) or "pfifo_fast"
+    link_netnsid: int | None = None  # IFLA_LINK_NETNSID: the peer namespace's id seen from here
+    link_netns_name: str | None = None  # that namespace's `ip netns` name, when it has one
+    promiscuity: int | None = None  # IFLA_PROMISCUITY: promisc users (bridge port, uc list, user)
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,7 @@ class Fdb:
     state: str = "permanent"  # "permanent", "static", "" (learned, dynamic)
     self_: bool = False  # "self": the device's own table (vxlan), not the master's
     vni: int | None = None
+    age: float | None = None  # seconds since a learned entry was last refreshed (brctl showmacs)
 
 
 class KernelError(Exception):
@@ -211,6 +218,7 @@ class Netns(Protocol):
     # sysctls (`net.ipv4.ip_forward`, `net.ipv4.conf.eth0.proxy_arp` ...)
     def sysctl_get(self, key: str) -> str: ...
     def sysctl_set(self, key: str, value: str) -> None: ...
+    def sysctl_keys(self) -> list[str]: ...  # every key as a /proc/sys path ("net/ipv4/conf/eth0.10/proxy_arp")
 
 
 @runtime_checkable

@@ -30,6 +30,14 @@ def wire_len(pkt: Packet) -> int:
     return n
 
 
+def l2_payload_len(eth: Packet) -> int:
+    """Bytes after the Ethernet header and its 802.1Q tags: what an MTU limits."""
+    pl = eth.payload
+    while type(pl) is Dot1Q:
+        pl = pl.payload
+    return wire_len(pl)
+
+
 def _tcp_opts_len(tcp: TCP) -> int:
     if not tcp.options:
         return 0

@@ -53,6 +53,7 @@ class PcapTap:
         self.direction = direction
         self.devices = list(devices)
         self.writer = PcapWriter(path, linktype=1, sync=True)
+        self.writer.write_header(None)  # write_packet() alone never writes the file header
         self.count = 0
         for d in self.devices:
             d.taps.append(self.tap)

@@ -60,7 +60,7 @@ def draw_topology(lab: Lab, ax: Any = None, loopback: bool = False, path: str | 
     g = topology_graph(lab, loopback)
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 7))
-    pos = nx.kamada_kawai_layout(g) if len(g) > 2 else nx.spring_layout(g, seed=0)
+    pos = nx.spring_layout(g, seed=0, k=1.5 / max(len(g), 1) ** 0.5)  # seeded: the same drawing every run
     styles = {"veth": "solid", "port": "dashed", "cable": "solid", "stacked": "dotted", "in": "dotted"}
     for kind, style in styles.items():
         edges = [(u, v) for u, v, k in g.edges(data="kind") if k == kind]

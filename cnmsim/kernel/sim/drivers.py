@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cnmsim.kernel import api
 from cnmsim.kernel.api import KernelError
+from cnmsim.kernel.sim.devices import macvlan, vlan, vxlan  # noqa: F401  (register their kinds)
 from cnmsim.kernel.sim.devices.bridge import BridgeDevice
 from cnmsim.kernel.sim.devices.dummy import DummyDevice
 from cnmsim.kernel.sim.devices.veth import VethDevice

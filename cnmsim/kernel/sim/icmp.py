@@ -33,6 +33,8 @@ def rcv(ns: SimNetns, dev: NetDevice, frame: Frame, ip: IP, icmp: ICMP) -> None:
             return
         echo_reply(ns, dev, frame, ip, icmp)
     elif t in ERROR_TYPES:
+        if t == 3 and icmp.code == 4 and isinstance(icmp.payload, IP) and icmp.payload.src in ns.local_addrs:
+            ns.stack.pmtu.learn(icmp.payload.dst, int(icmp.nexthopmtu or 0), frame)  # ip_rt_update_pmtu
         ns.sockets.icmp_error(frame, ip, icmp)
     else:
         ns.sockets.deliver_icmp(dev, frame, ip, icmp)
@@ -54,11 +56,10 @@ def echo_reply(ns: SimNetns, dev: NetDevice, frame: Frame, ip: IP, icmp: ICMP) -
     icmp.chksum = None
     ip.underlayer = None
     try:
-        out = ns.stack.output(ip, fid=frame.id)
+        ns.stack.output(ip, fid=frame.id, cost=frame.cost)
     except OutputError as e:
         ns.trace(dev.name, "icmp:echo", "drop", f"reply not sent: {e}", frame)
         return
-    out.cost = frame.cost
 
 
 def send_error(ns: SimNetns, frame: Frame, itype: int, code: int, mtu: int | None = None) -> None:

@@ -16,6 +16,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
 from cnmsim.kernel.sim import icmp as icmp_mod
+from cnmsim.kernel.sim.pmtu import PmtuCache
 from cnmsim.kernel.sim.route import RouteEntry
 from cnmsim.packet.frame import Frame
 from cnmsim.packet.sizes import wire_len
@@ -40,6 +41,7 @@ class IPv4Stack:
     def __init__(self, ns: SimNetns) -> None:
         self.ns = ns
         self._ip_id = ns.kernel.ctx.rng.randrange(1 << 16)
+        self.pmtu = PmtuCache(ns)  # path MTUs learned from ICMP frag-needed
 
     # ------------------------------------------------------------ helpers
     def next_ip_id(self) -> int:
@@ -52,6 +54,15 @@ class IPv4Stack:
         if dst in ns.local_addrs or (dst.startswith("127.") and ns.addr_owner(dst) is not None):
             return ns.local_route(dst)
         return ns.main.lookup(dst)
+
+    def path_mtu(self, rt: RouteEntry, dst: str) -> int:
+        """The route's MTU, lowered by a learned path MTU to dst (dst_mtu with a PMTU exception)."""
+        mtu = rt.mtu or rt.dev.mtu  # type: ignore[union-attr]
+        if self.pmtu.entries:
+            p = self.pmtu.get(dst)
+            if p is not None and p < mtu:
+                return p
+        return mtu
 
     def source_for(self, dev: NetDevice, dst: str) -> str | None:
         """inet_select_addr: an address of dev in dst's subnet, else dev's first global one."""
@@ -98,7 +109,7 @@ class IPv4Stack:
             frame, ip = whole, whole.ip
         if not ns.nf.hook("INPUT", frame, dev, None):
             return
-        frame.cost += 5e-6
+        frame.cost += 15e-6  # socket lookup and wake-up: ~50 us ping RTT over a veth pair, as measured on Linux
         pl = ip.payload
         if isinstance(pl, ICMP):
             icmp_mod.rcv(ns, dev, frame, ip, pl)
@@ -124,6 +135,9 @@ class IPv4Stack:
             return
         if ns.bus.on:
             ns.trace(dev.name, "route:lookup", "forward", f"{ip.dst} via route '{rt.describe()}'", frame)
+        if self.too_big(rt, frame, ip):  # ip_forward checks the MTU before the FORWARD hook
+            icmp_mod.send_error(ns, frame, 3, 4, mtu=self.path_mtu(rt, ip.dst))
+            return
         if not ns.nf.hook("FORWARD", frame, dev, rt.dev):
             return
         ip.ttl -= 1
@@ -132,10 +146,20 @@ class IPv4Stack:
         self.post_routing(rt, frame, ip, forwarded=True)
 
     # ------------------------------------------------------------ output
-    def output(self, ip: IP, oif: str | None = None, fid: int | None = None) -> Frame:
-        """Send a locally generated IP packet (ip_queue_xmit); raises OutputError like the socket call."""
+    def output(self, ip: IP, oif: str | None = None, fid: int | None = None,
+               pmtudisc: str | None = None, cost: float = 0.0) -> Frame:
+        """Send a locally generated IP packet (ip_queue_xmit); raises OutputError like the socket call.
+
+        `pmtudisc` is the socket's IP_MTU_DISCOVER; when given it decides DF as __ip_make_skb does:
+        always for "do"/"probe", for "want" only when the packet fits the path MTU (else the
+        kernel fragments locally), never for "dont".
+        """
         ns = self.ns
         rt = self.route_output(ip.dst, oif)
+        if pmtudisc is not None and rt.dev is not None:
+            df = pmtudisc in ("do", "probe") or (
+                pmtudisc == "want" and wire_len(ip) <= self.path_mtu(rt, ip.dst))
+            ip.flags = (int(ip.flags) | 2) if df else (int(ip.flags) & ~2)
         if ip.fields.get("src") in (None, "0.0.0.0"):
             src = rt.src or (ns.select_source(rt.dev, rt.via or ip.dst) if rt.dev else None)
             if src is None:
@@ -144,8 +168,11 @@ class IPv4Stack:
         if "id" not in ip.fields:
             ip.id = self.next_ip_id()
         frame = Frame(ip, fid if fid is not None else ns.kernel.ctx.next_id())
+        frame.cost = cost  # processing time already spent (a reply made while handling a request)
         if ns.bus.on:
             ns.trace(rt.dev.name if rt.dev else "", "route:lookup", "send", f"{ip.dst} via route '{rt.describe()}'", frame)
+        if rt.dev is not None and self.too_big(rt, frame, ip):  # ip_append_data refuses it: EMSGSIZE
+            raise OutputError("EMSGSIZE", "Message too long", mtu=self.path_mtu(rt, ip.dst))
         if not ns.nf.hook("OUTPUT", frame, None, rt.dev):
             return frame
         if frame.get_meta("rerouted"):
@@ -170,25 +197,27 @@ class IPv4Stack:
             raise OutputError("EINVAL", "Invalid argument")
         return rt
 
+    def too_big(self, rt: RouteEntry, frame: Frame, ip: IP) -> bool:
+        """A DF packet larger than the path MTU may not leave (traced as an ip:mtu drop)."""
+        mtu = self.path_mtu(rt, ip.dst)
+        size = wire_len(ip)
+        if size <= mtu or not ip.flags.DF:
+            return False
+        dev = rt.dev.name if rt.dev else ""
+        self.ns.trace(dev, "ip:mtu", "drop", f"{size}-byte packet exceeds MTU {mtu} of {dev} and DF is set", frame)
+        return True
+
     def post_routing(self, rt: RouteEntry, frame: Frame, ip: IP, forwarded: bool) -> None:
+        """POSTROUTING sees the whole packet; fragmentation follows (ip_output -> ip_finish_output)."""
         ns = self.ns
         dev = rt.dev
         assert dev is not None
-        mtu = rt.mtu or dev.mtu
-        size = wire_len(ip)
-        if size > mtu:
-            if ip.flags.DF:
-                ns.trace(dev.name, "ip:mtu", "drop", f"{size}-byte packet exceeds MTU {mtu} of {dev.name} and DF is set", frame)
-                if forwarded:
-                    icmp_mod.send_error(ns, frame, 3, 4, mtu=mtu)
-                    return
-                raise OutputError("EMSGSIZE", "Message too long", mtu=mtu)
-            frags = ns.fragment(frame, ip, mtu)
-        else:
-            frags = [frame]
+        if not ns.nf.hook("POSTROUTING", frame, None, dev):
+            return
+        ip = frame.ip or ip
+        mtu = self.path_mtu(rt, ip.dst)
+        frags = ns.fragment(frame, ip, mtu) if wire_len(ip) > mtu else [frame]
         for f in frags:
-            if not ns.nf.hook("POSTROUTING", f, None, dev):
-                continue
             self.neigh_output(rt, f)
 
     def neigh_output(self, rt: RouteEntry, frame: Frame) -> None:

@@ -77,8 +77,14 @@ class NeighTable:
     def get(self, dev: NetDevice, ip: str) -> NeighEntry | None:
         return self.entries.get((dev.name, ip))
 
-    def update(self, dev: NetDevice, ip: str, mac: str, create: bool) -> NeighEntry | None:
-        """An ARP packet confirmed ip is-at mac: refresh (and flush what waited for it)."""
+    def update(self, dev: NetDevice, ip: str, mac: str, create: bool,
+               stale: bool = False) -> NeighEntry | None:
+        """ARP told us ip is-at mac (neigh_update): flush what waited for it.
+
+        A unicast reply confirms reachability (REACHABLE); a request only says where the asker
+        is (NUD_STALE, as arp_process/neigh_event_ns do), and leaves a known entry's state alone
+        when the address did not change.
+        """
         e = self.entries.get((dev.name, ip))
         if e is None:
             if not create:
@@ -86,9 +92,14 @@ class NeighTable:
             e = self.entries[(dev.name, ip)] = NeighEntry(ip, dev)
         if e.permanent:
             return e
-        e.lladdr, e.confirmed, e.failed, e.probing = mac, self.now, False, False
+        if stale:
+            if e.lladdr == mac and not e.failed:
+                return e
+            e.lladdr, e.confirmed, e.failed, e.probing = mac, -1e9, False, False
+        else:
+            e.lladdr, e.confirmed, e.failed, e.probing = mac, self.now, False, False
+            e.reachable_for = self._reachable_time()
         e.used_stale_at = None
-        e.reachable_for = self._reachable_time()
         if e.queue:
             q, e.queue = e.queue, []
             for f in q:
@@ -168,17 +179,18 @@ class NeighTable:
                 proxy = r is not None and r.dev is not dev and r.type == "unicast"
             if mine or proxy:
                 # the asker is our neighbour now (arp_process creates the entry)
-                self.update(dev, sip, sha, create=True)
+                self.update(dev, sip, sha, create=True, stale=True)
                 why = f"{tip} is a local address" if mine else f"proxy_arp: route to {tip} via {r.dev.name}"
                 ns.trace(dev.name, "arp:reply", "send", f"{tip} is-at {dev.mac} ({why})", frame)
                 rep = Ether(src=dev.mac, dst=sha, type=0x0806) / ARP(
                     op=2, hwsrc=dev.mac, psrc=tip, hwdst=sha, pdst=sip)
                 dev.xmit(Frame(rep, frame.id))
                 return
-            self.update(dev, sip, sha, create=False)
+            self.update(dev, sip, sha, create=False, stale=True)
             ns.trace(dev.name, "arp:request", "ignore", f"{tip} is not ours", frame)
             return
         # reply (or gratuitous): only refresh entries we asked for or already had
-        e = self.update(dev, sip, sha, create=False)
+        broadcast = int(frame.pkt.dst[:2], 16) & 1 == 1  # broadcast replies do not assert reachability
+        e = self.update(dev, sip, sha, create=False, stale=broadcast)
         ns.trace(dev.name, "arp:reply", "learn" if e else "ignore",
                  f"{sip} is-at {sha}" + ("" if e else " (unsolicited, no entry)"), frame)

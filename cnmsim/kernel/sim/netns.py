@@ -16,6 +16,7 @@ from cnmsim.kernel.sim import sysctl as sc
 from cnmsim.kernel.sim.devices.base import NetDevice
 from cnmsim.kernel.sim.devices.bridge import BridgeDevice
 from cnmsim.kernel.sim.devices.loopback import Loopback
+from cnmsim.kernel.sim.fragment import Reassembly
 from cnmsim.kernel.sim.ipv4 import IPv4Stack
 from cnmsim.kernel.sim.links import create_link, link_info
 from cnmsim.kernel.sim.neigh import NeighTable
@@ -56,6 +57,7 @@ class SimNetns:
         self.local_addrs: dict[str, NetDevice] = {}
         self.bcast_addrs: set[str] = set()
         self.main = RoutingTable("main")
+        self.nsids: dict[SimNetns, int] = {}  # ids of peer namespaces (IFLA_LINK_NETNSID)
         self.sysctls: dict[str, str] = dict(sc.GLOBAL_DEFAULTS) | dict(sc.BRIDGE_DEFAULTS)
         for dev in ("all", "default"):
             self._add_conf(dev)
@@ -63,7 +65,7 @@ class SimNetns:
         self.stack = IPv4Stack(self)
         self.neigh = NeighTable(self)
         self.sockets = SocketTable(self)
-        self.reassembly = None  # set by the fragmentation support
+        self.reassembly = Reassembly(self)  # ip_defrag at local delivery
         lo = Loopback(self)
         self.attach(lo)
         self._local_lo = lo
@@ -169,6 +171,7 @@ class SimNetns:
             self.ifaddrs.insert(0, AddrEntry(dev, IPv4Interface("127.0.0.1/8"), "host"))
             self._rebuild_local()
         if dev.admin_up:
+            dev.qdisc_attached = True  # dev_activate(): `qdisc noop` becomes noqueue/pfifo_fast
             for a in self.ifaddrs:
                 if a.dev is dev:
                     self._add_prefix_route(a)
@@ -224,7 +227,9 @@ class SimNetns:
         if master is not None:
             br = self.dev(master)
             if not isinstance(br, BridgeDevice):
-                raise KernelError("Error: Device does not allow enslaving to a master.", "EOPNOTSUPP")
+                if dev.master is not None:  # do_set_master() leaves the old master first
+                    dev.master.del_port(dev)  # type: ignore[attr-defined]
+                raise KernelError("RTNETLINK answers: Operation not supported", "EOPNOTSUPP")
             br.add_port(dev)
         if nomaster and dev.master is not None:
             dev.master.del_port(dev)  # type: ignore[attr-defined]
@@ -233,8 +238,13 @@ class SimNetns:
                 raise KernelError("Error: mtu greater than device maximum." if mtu > 68 else
                                   "Error: mtu less than device minimum.", "EINVAL")
             dev.mtu = mtu
+            dev.mtu_set = True  # a bridge keeps a user-set MTU (BROPT_MTU_SET_BY_USER)
+            if hasattr(dev.master, "recalc_mtu"):
+                dev.master.recalc_mtu()  # type: ignore[union-attr]
             self.main.invalidate()
         if address is not None:
+            if int(address[:2], 16) & 1 or address.strip("0:") == "":  # !is_valid_ether_addr
+                raise KernelError("RTNETLINK answers: Cannot assign requested address", "EADDRNOTAVAIL")
             dev.mac, dev.mac_set = address.lower(), True
         if hairpin is not None:
             if dev.master is None:
@@ -266,6 +276,7 @@ class SimNetns:
         if dev.master is not None:
             dev.master.del_port(dev)  # type: ignore[attr-defined]
         dev.admin_up = False
+        dev.qdisc_attached = False  # dev_shutdown() on the way out
         self.detach(dev)
         target.attach(dev, keep_index=True)
         self.trace(dev.name, "link:netns", "move", f"{dev.name} moved to {target.label}")
@@ -299,7 +310,10 @@ class SimNetns:
         if not match:
             raise KernelError("Error: ipv4: Address not found.", "EADDRNOTAVAIL")
         a = match[0]
-        self.ifaddrs.remove(a)
+        same = [b for b in self.ifaddrs if b.dev is d and b.iface.network == a.iface.network]
+        # promote_secondaries is 0: a primary takes its secondaries with it (__inet_del_ifa)
+        for b in same if same[0] is a else [a]:
+            self.ifaddrs.remove(b)
         self._rebuild_local()
         self.main.remove(lambda e: e.dev is d and e.proto == "kernel" and e.net == a.iface.network
                          and e.src == str(a.iface.ip))
@@ -344,21 +358,45 @@ class SimNetns:
 
     def route_del(self, route: api.Route) -> None:
         net = IPv4Network("0.0.0.0/0" if route.dst == "default" else route.dst, strict=False)
-        gone = self.main.remove(lambda e: e.net == net and (route.via is None or e.via == route.via)
-                                and (route.dev is None or (e.dev is not None and e.dev.name == route.dev)))
-        if not gone:
+        # fib_table_delete: the first matching alias (lowest metric) only
+        match = [e for e in self.main.sorted() if e.net == net and (route.via is None or e.via == route.via)
+                 and (route.dev is None or (e.dev is not None and e.dev.name == route.dev))
+                 and (route.metric is None or (e.metric or 0) == route.metric)
+                 and (route.type == "unicast" or e.type == route.type)]
+        if not match:
             raise KernelError("RTNETLINK answers: No such process", "ESRCH")
+        self.main.remove(lambda e: e is match[0])
 
     def routes(self, table: str = "main") -> list[api.Route]:
         if table == "local":
-            out = []
-            for a in self.ifaddrs:
-                out.append(api.Route(dst=str(a.iface.ip), dev=a.dev.name, src=str(a.iface.ip),
-                                     scope="host", proto="kernel", table="local", type="local"))
-            return out
+            return self._local_table()
         return [api.Route(dst=e.dst_text, via=e.via, dev=e.dev.name if e.dev else None, src=e.src,
                           scope=e.scope, proto=e.proto, metric=e.metric, type=e.type, mtu=e.mtu)
                 for e in self.main.sorted()]
+
+    def _local_table(self) -> list[api.Route]:
+        """fib_add_ifaddr(): local /32s (and lo's whole prefix), broadcasts once the device is up;
+        secondaries take their primary's address as src; sorted by key as the trie dumps."""
+        rows: dict[tuple[int, int, str], api.Route] = {}
+        for a in self.ifaddrs:
+            prim = next(b for b in self.ifaddrs if b.dev is a.dev and b.iface.network == a.iface.network)
+            src = str(prim.iface.ip)
+            lo = a.dev.kind == "loopback"
+            keys = [(a.iface.ip, 32, "local")]
+            if a.dev.admin_up:
+                if a.broadcast and a.broadcast != "255.255.255.255":
+                    keys.append((IPv4Address(a.broadcast), 32, "broadcast"))
+                if prim is a and a.iface.network.prefixlen < 32:
+                    if lo:
+                        keys.append((a.iface.network.network_address, a.iface.network.prefixlen, "local"))
+                    if a.iface.network.prefixlen < 31:
+                        keys.append((a.iface.network.broadcast_address, 32, "broadcast"))
+            for ip, plen, kind in keys:
+                dst = str(ip) if plen == 32 else f"{ip}/{plen}"
+                rows.setdefault((int(ip), -plen, dst), api.Route(
+                    dst=dst, dev=a.dev.name, src=src, scope="host" if kind == "local" else "link",
+                    proto="kernel", table="local", type=kind))
+        return [rows[k] for k in sorted(rows)]
 
     def route_get(self, dst: str) -> api.Route:
         try:
@@ -367,13 +405,22 @@ class SimNetns:
             raise KernelError(f'Error: any valid prefix is expected rather than "{dst}".', "EINVAL") from None
         from cnmsim.kernel.sim.ipv4 import OutputError
 
+        brd = next((r for r in self._local_table() if r.type == "broadcast" and r.dst == dst), None)
+        if brd is not None:
+            return api.Route(dst=dst, dev=brd.dev, src=brd.src, type="broadcast", table="local")
+        hit = self.stack.fib_lookup(dst)
+        if hit is not None and hit.type in ("unreachable", "prohibit"):  # fib_props[] errors
+            raise KernelError("RTNETLINK answers: " + ("No route to host" if hit.type == "unreachable"
+                              else "Permission denied"), "EHOSTUNREACH" if hit.type == "unreachable" else "EACCES")
         try:
             rt = self.stack.route_output(dst)
         except OutputError as e:
             raise KernelError(f"RTNETLINK answers: {e}", e.errno_name) from None
-        src = rt.src or (self.select_source(rt.dev, rt.via or dst) if rt.dev else None)
+        src = rt.src if dst in self.local_addrs or rt.type != "local" else next(
+            (str(a.iface.ip) for a in self.ifaddrs if a.dev is rt.dev and IPv4Address(dst) in a.iface.network), None)
+        src = src or (self.select_source(rt.dev, rt.via or dst) if rt.dev else None)
         return api.Route(dst=dst, via=rt.via, dev=rt.dev.name if rt.dev else None, src=src,
-                         type=rt.type, table="local" if rt.type == "local" else "main")
+                         type=rt.type, table="local" if rt.type == "local" else "main", mtu=rt.mtu)
 
     # ------------------------------------------------------------ api: neighbours and FDB
     def neigh_add(self, neigh: api.Neigh, *, replace: bool = False) -> None:
@@ -381,10 +428,14 @@ class SimNetns:
         e = self.neigh.get(d, neigh.ip)
         if e is not None and not replace and e.lladdr is not None:
             raise KernelError(EXISTS, "EEXIST")
+        if neigh.lladdr is None and neigh.state in ("PERMANENT", "NOARP", "REACHABLE", "STALE") and d.arp:
+            raise KernelError("Error: No link layer address given.", "EINVAL")
         from cnmsim.kernel.sim.neigh import NeighEntry
 
+        now = self.kernel.ctx.env.now
         e = NeighEntry(neigh.ip, d, neigh.lladdr, permanent=neigh.state == "PERMANENT",
-                       noarp=neigh.state == "NOARP", confirmed=self.kernel.ctx.env.now)
+                       noarp=neigh.state == "NOARP",
+                       confirmed=float("-inf") if neigh.state == "STALE" else now)
         self.neigh.entries[(d.name, neigh.ip)] = e
 
     def neigh_del(self, ip: str, dev: str) -> None:
@@ -430,6 +481,19 @@ class SimNetns:
                 if k.endswith(".forwarding") or k == "net.ipv4.ip_forward":
                     self.sysctls[k] = value
         self.trace("", "sysctl", "set", f"{key} = {value}")
+
+    def sysctl_keys(self) -> list[str]:
+        """Every key as a /proc/sys path; a device name keeps its dots (net/ipv4/conf/eth0.10/...)."""
+        out = []
+        for key in self.sysctls:
+            for pre in ("net.ipv4.conf.", "net.ipv4.neigh."):
+                if key.startswith(pre):
+                    dev, leaf = key[len(pre):].rsplit(".", 1)
+                    out.append(f"{pre.replace('.', '/')}{dev}/{leaf}")
+                    break
+            else:
+                out.append(key.replace(".", "/"))
+        return out
 
     def __repr__(self) -> str:
         return f"<SimNetns {self.label}>"

@@ -98,6 +98,7 @@ class RoutingTable:
         self._cache.clear()
 
     def sorted(self) -> list[RouteEntry]:
-        """Display order of `ip route show`: default first, then by address."""
-        return sorted(self.entries, key=lambda e: (e.net.prefixlen != 0, int(e.net.network_address),
-                                                   e.net.prefixlen, e.metric or 0))
+        """Display order of `ip route show` (the fib trie walk): by address, then longest prefix
+        first, then lowest metric; so default (0.0.0.0/0) comes first."""
+        return sorted(self.entries, key=lambda e: (int(e.net.network_address), -e.net.prefixlen,
+                                                   e.metric or 0))

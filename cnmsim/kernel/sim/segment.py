@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cnmsim.packet.frame import Frame
-from cnmsim.packet.sizes import wire_len
+from cnmsim.packet.sizes import l2_payload_len, wire_len
 
 if TYPE_CHECKING:
     from cnmsim.kernel.sim.context import SimContext
@@ -102,7 +102,7 @@ class Segment:
         """Learn the source, then forward to the learned port or flood."""
         eth = frame.pkt
         limit = min(m for m in (self.mtu, inport.mtu) if m)
-        size = wire_len(eth.payload)
+        size = l2_payload_len(eth)  # 802.1Q tags do not count against the MTU
         if size > limit:
             self.trace(inport, frame, "wire:mtu", "drop", f"{size}-byte frame exceeds the segment MTU {limit}")
             return

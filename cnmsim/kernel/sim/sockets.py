@@ -69,9 +69,10 @@ class PingSocket(Socket):
     def __init__(self, ns: SimNetns, ident: int) -> None:
         super().__init__(ns)
         self.ident = ident
+        self.pmtudisc = "want"  # IP_MTU_DISCOVER: "do", "want" (the default), "dont", "probe"
 
     def send(self, ip: IP, oif: str | None = None) -> Frame:
-        return self.ns.stack.output(ip, oif=oif)
+        return self.ns.stack.output(ip, oif=oif, pmtudisc=self.pmtudisc)
 
     def close(self) -> None:
         self.closed = True
@@ -172,6 +173,10 @@ class SocketTable:
             from cnmsim.kernel.sim.icmp import send_error
 
             send_error(ns, frame, 3, 3)
+            return
+        encap = getattr(sock, "encap_rcv", None)
+        if encap is not None:  # a UDP tunnel socket (vxlan) takes the whole packet (encap_rcv)
+            encap(dev, frame, ip, l4)
             return
         if ns.bus.on:
             ns.trace(dev.name, "udp:rcv", "deliver", f"to the socket bound to {sock.local[0]}:{sock.local[1]}", frame)

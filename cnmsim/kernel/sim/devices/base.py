@@ -42,6 +42,7 @@ class NetDevice:
         self.promisc = False
         self.master: NetDevice | None = None  # the bridge this device is a port of
         self.rx_handler: RxHandler | None = None
+        self.vlan_rx: RxHandler | None = None  # 802.1Q demux to sub-interfaces, before rx_handler
         self.taps: list[Tap] = []
         self.rx_packets = self.rx_bytes = self.tx_packets = self.tx_bytes = 0
         self.rx_dropped = self.tx_dropped = 0
@@ -113,6 +114,8 @@ class NetDevice:
         if self.taps:
             for tap in self.taps:
                 tap(self, frame, "in")
+        if self.vlan_rx is not None and self.vlan_rx(self, frame):
+            return
         handler = self.rx_handler
         if handler is not None and handler(self, frame):
             return

@@ -50,6 +50,10 @@ class BridgeDevice(NetDevice):
     # ------------------------------------------------------------ ports
     def add_port(self, dev: NetDevice) -> None:
         """`ip link set DEV master BR`."""
+        if dev.master is None and dev.rx_handler is not None:
+            from cnmsim.kernel.api import KernelError  # a macvlan parent already has an rx handler
+
+            raise KernelError("RTNETLINK answers: Device or resource busy", "EBUSY")
         if dev.master is not None:
             dev.master.del_port(dev)  # type: ignore[attr-defined]
         dev.master = self
@@ -57,6 +61,7 @@ class BridgeDevice(NetDevice):
         self.ports.append(dev)
         self.fdb[dev.mac] = FdbEntry(dev, self.ns.kernel.ctx.env.now, local=True)
         self._recalc_mac()
+        self.recalc_mtu()
         self.trace("bridge:port", "add", f"{dev.name} is now a port of {self.name}", None)
 
     def del_port(self, dev: NetDevice) -> None:
@@ -67,6 +72,13 @@ class BridgeDevice(NetDevice):
         dev.rx_handler = None
         self.fdb = {m: e for m, e in self.fdb.items() if e.port is not dev}
         self._recalc_mac()
+        self.recalc_mtu()
+
+    def recalc_mtu(self) -> None:
+        """br_mtu_auto_adjust: the smallest port MTU (1500 without ports), unless the user set
+        the bridge's own MTU (BROPT_MTU_SET_BY_USER, `mtu_set` from `ip link set br0 mtu N`)."""
+        if not getattr(self, "mtu_set", False):
+            self.mtu = min((p.mtu for p in self.ports), default=1500)
 
     def _recalc_mac(self) -> None:
         """Without an explicitly set address, a bridge takes its lowest port MAC (br_stp_recalculate_bridge_id)."""

@@ -8,7 +8,7 @@ from cnmsim.packet.frame import Frame
 
 class VethDevice(NetDevice):
     kind = "veth"
-    cost = 3e-6
+    cost = 8e-6
 
     def __init__(self, ns, name: str, mac: str | None = None) -> None:  # noqa: ANN001
         super().__init__(ns, name, mac)
