@@ -22,7 +22,7 @@ from cnmsim.shell.parser import ParseError, parse
 from cnmsim.shell.runner import Terminal, run_line
 from cnmsim.trace.bus import TraceBus
 from cnmsim.trace.events import Trace
-from cnmsim.trace.sinks import MemorySink
+from cnmsim.trace.sinks import MemorySink, PcapTap
 
 
 class Job:
@@ -70,6 +70,7 @@ class Lab:
         self.places: dict[str, Place] = {}
         self.jobs: list[Job] = []
         self._pid = 1000
+        self.internet: Any = None  # the outside world, once add_internet() built it
 
     # ------------------------------------------------------------ building
     def segment(self, name: str = "lan", mtu: int = 1500) -> Segment:
@@ -94,7 +95,15 @@ class Lab:
                          bandwidth=bandwidth, loss=loss)
         if gateway:
             host.set_gateway(gateway)
+        if self.internet is not None:
+            self.internet.adopt(host)  # LAN hosts get the internet's resolver in resolv.conf
         return host
+
+    def add_internet(self, **kw: Any) -> Any:
+        """A gateway, a DNS resolver and web servers (example.com ...) beyond the LAN (cnmsim.internet)."""
+        from cnmsim.internet import add_internet
+
+        return add_internet(self, **kw)
 
     def add_router(self, name: str, interfaces: dict[str, str], **kw: Any) -> Host:
         """A docker=False host with one NIC per segment and ip_forward=1 (cnmsim.underlay)."""
@@ -110,6 +119,20 @@ class Lab:
     def unregister_place(self, place: Place) -> None:
         for n in [n for n, p in self.places.items() if p is place]:
             del self.places[n]
+
+    def capture(self, path: str, *interfaces: str) -> PcapTap:
+        """Record what crosses the given interfaces into one pcap file (close() it when done).
+
+        Interfaces are "host:dev" (root namespace) or "host/netns:dev", e.g. "host-A:eth0".
+        """
+        devs = []
+        for spec in interfaces:
+            where, _, dev = spec.rpartition(":")
+            hname, _, nsname = where.partition("/")
+            if hname not in self.hosts or not dev:
+                raise ValueError(f"not an interface of this lab: {spec!r} (use host:dev or host/netns:dev)")
+            devs.append(self.hosts[hname].kernel.netns(nsname).dev(dev))
+        return PcapTap(path, devs, lambda: self.env.now)
 
     def __getitem__(self, name: str) -> Host:
         return self.hosts[name]

@@ -24,7 +24,9 @@ def record(lab: Lab) -> list:
     log: list = []
     h = lab["host-A"]
     for ns in h.kernel.all_namespaces():
-        ns.nf.engine = Recorder(ns.name or "root", log)
+        rec = Recorder(ns.name or "root", log)
+        for hook in ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"):
+            ns.nf.register(hook, 0, rec.hook, "recorder")
     return log
 
 
@@ -78,3 +80,24 @@ def test_traffic_to_the_host_itself_goes_through_input(bridged: Lab) -> None:
     assert root == [("root", "PREROUTING", "br0", None), ("root", "INPUT", "br0", None)]
     replies = [(ns, hook) for ns, hook, i, o, t in log if t == 0 and ns == "root"]
     assert replies == [("root", "OUTPUT"), ("root", "POSTROUTING")]
+
+
+def test_hook_functions_run_in_priority_order_and_stop_at_a_drop(bridged: Lab) -> None:
+    ns = bridged["host-A"].ns("ns2")
+    calls: list[str] = []
+
+    def fn(label: str, verdict: bool):  # noqa: ANN202
+        def f(hook, frame, indev, outdev) -> bool:  # noqa: ANN001
+            calls.append(label)
+            return verdict
+        return f
+
+    ns.nf.register("INPUT", 0, fn("filter", True), "filter")
+    ns.nf.register("INPUT", 98, fn("ipvs", False), "ipvs")
+    ns.nf.register("INPUT", -150, fn("mangle", True), "mangle")
+    ns.nf.register("INPUT", 200, fn("late", True), "late")
+    r = bridged.run("host-A", "ip netns exec ns1 ping -c 1 -W 1 10.0.0.3")
+    assert r.exit_code == 1  # the echo request was stolen at INPUT
+    assert calls == ["mangle", "filter", "ipvs"]
+    ns.nf.unregister("ipvs")
+    assert bridged.run("host-A", "ip netns exec ns1 ping -c 1 10.0.0.3").ok

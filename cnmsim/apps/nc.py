@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import simpy
-
-from cnmsim.apps.netutil import getaddrinfo, parse_opts
+from cnmsim.apps.netutil import closing, getaddrinfo, parse_opts
 from cnmsim.kernel.sim.ipv4 import OutputError
 from cnmsim.kernel.sim.sockets import SockError
 from cnmsim.packet.services import service_name, service_port
@@ -29,15 +27,17 @@ USAGE = "usage: nc [-46CDdFhklNnrStUuvZz] [-I length] [-i interval] [-M ttl]\n" 
 UDP_SCAN_TIMEOUT = 3
 
 
-def _ports(spec: str, proto: str) -> list[int] | None:
+def _ports(spec: str, proto: str) -> list[int] | str:
+    """A port, a service name or a LO-HI range; the error text when invalid."""
     lo, sep, hi = spec.partition("-")
-    try:
-        a = int(lo) if lo.isdigit() else service_port(lo, proto)
-        b = (int(hi) if hi.isdigit() else None) if sep else a
-    except ValueError:
-        return None
-    if a is None or b is None or not (0 < a <= 65535 and 0 < b <= 65535):
-        return None
+    a = int(lo) if lo.isdigit() else service_port(lo, proto)
+    if a is None or not 0 < a <= 65535:
+        return f"nc: port number invalid: {lo}"
+    b = a
+    if sep:
+        if not hi.isdigit() or not 0 < int(hi) <= 65535:
+            return f"nc: port number invalid: {hi}"
+        b = int(hi)
     return list(range(min(a, b), max(a, b) + 1))
 
 
@@ -51,41 +51,46 @@ def nc(proc: Proc) -> Generator[Any, Any, int]:
     wait = float(opts["w"]) if "w" in opts else None
     if "l" in opts:
         port = opts.get("p") or (rest[-1] if rest else "")
-        ports = _ports(port, proto) if port else None
-        if not ports:
-            return proc.fail(USAGE, 1)
+        if not port:
+            return proc.fail("nc: missing port number", 1)
+        ports = _ports(port, proto)
+        if isinstance(ports, str):
+            return proc.fail(ports, 1)
         return (yield from _listen(proc, opts, ports[0], udp))
-    if len(rest) < 2:
+    if not rest:
         return proc.fail(USAGE, 1)
+    if len(rest) < 2:
+        return proc.fail("nc: missing port number", 1)
     host = rest[0]
-    ports = [p for spec in rest[1:] for p in (_ports(spec, proto) or [])]
-    if not ports:
-        return proc.fail(f"nc: port range not valid: {rest[1]}" if "-" in rest[1] else f"nc: service \"{rest[1]}\" unknown", 1)
+    ports = []
+    for spec in rest[1:]:
+        got = _ports(spec, proto)
+        if isinstance(got, str):
+            return proc.fail(got, 1)
+        ports += got
     addr, gai = yield from getaddrinfo(proc, host)
     if addr is None:
         return proc.fail(f'nc: getaddrinfo for host "{host}" port {rest[1]}: {gai}', 1)
     shown = host if host == addr else f"{host} ({addr})"
     status = 1
     for port in ports:
-        svc = service_name(port, proto) or "*"
+        svc = (None if "n" in opts else service_name(port, proto)) or "*"
         try:
             sock = yield from _connect(proc, addr, port, udp, wait, opts.get("s"), opts.get("p"))
         except OutputError as e:
-            if "v" in opts or "z" not in opts:
+            if "v" in opts:
                 how = "timed out" if e.errno_name == "EINPROGRESS" else "failed"
                 proc.err(f"nc: connect to {shown} port {port} ({proto}) {how}: {e}")
             continue
-        try:
+        with closing(sock):
             if udp and "z" in opts and not (yield from _udptest(proc, sock, wait)):
                 status = 1
                 continue
             status = 0
-            if "v" in opts or ("z" in opts and False):
+            if "v" in opts:
                 proc.err(f"Connection to {shown} {port} port [{proto}/{svc}] succeeded!")
             if "z" not in opts:
                 return (yield from _pump(proc, sock, opts, udp, server=False))
-        finally:
-            sock.close()
     return status
 
 
@@ -136,10 +141,8 @@ def _listen(proc: Proc, opts: dict[str, str], port: int, udp: bool) -> Generator
             return proc.fail(f"nc: {e}", 1)
         if "v" in opts:
             proc.err(f"Bound on {src} {port}")
-        try:
+        with closing(sock):
             return (yield from _pump(proc, sock, opts, udp=True, server=True))
-        finally:
-            sock.close()
     srv = ns.sockets.tcp.socket()
     srv.reuseaddr = True
     try:
@@ -149,19 +152,15 @@ def _listen(proc: Proc, opts: dict[str, str], port: int, udp: bool) -> Generator
         return proc.fail(f"nc: {e}", 1)
     if "v" in opts:
         proc.err(f"Listening on {src} {port}")
-    try:
+    with closing(srv):
         while True:
             conn = yield from srv.accept()
             if "v" in opts:
                 proc.err(f"Connection received on {conn.peer[0]} {conn.peer[1]}")
-            try:
+            with closing(conn):
                 code = yield from _pump(proc, conn, opts, udp=False, server=True)
-            finally:
-                conn.close()
             if "k" not in opts:
                 return code
-    finally:
-        srv.close()
 
 
 def _pump(proc: Proc, sock: Any, opts: dict[str, str], udp: bool, server: bool) -> Generator[Any, Any, int]:
@@ -179,36 +178,28 @@ def _pump(proc: Proc, sock: Any, opts: dict[str, str], udp: bool, server: bool) 
     deadline = None
     if stdin_done and quit_after is not None:
         deadline = env.now + quit_after
-    try:
-        while True:
-            timeout = wait
-            if deadline is not None:
-                timeout = max(0.0, deadline - env.now) if timeout is None else min(timeout, deadline - env.now)
-            if udp:
-                got = yield from sock.recvfrom(timeout)
-                if got is None:
-                    return 0
-                if isinstance(got, SockError):
-                    continue
-                chunk, src = got
-                if server and peer is None:
-                    peer = src
-                    sock.connect(*src)  # nc -u -l talks to its first peer only
-                    if data:
-                        sock.send(data)
-                proc.out(chunk.decode("utf-8", "replace"), end="")
+    while True:
+        timeout = wait
+        if deadline is not None:
+            timeout = max(0.0, deadline - env.now) if timeout is None else min(timeout, deadline - env.now)
+        if udp:
+            got = yield from sock.recvfrom(timeout)
+            if got is None:
+                return 0
+            if isinstance(got, SockError):
                 continue
-            try:
-                chunk = yield from sock.recv(65536, timeout)
-            except OutputError as e:
-                if server:
-                    return 0
-                proc.err(f"nc: read failed: {e}" if e.errno_name != "ECONNRESET" else "")
-                return 1
-            if chunk is None:
-                return 0
-            if chunk == b"":
-                return 0
+            chunk, src = got
+            if server and peer is None:
+                peer = src
+                sock.connect(*src)  # nc -u -l talks to its first peer only
+                if data:
+                    sock.send(data)
             proc.out(chunk.decode("utf-8", "replace"), end="")
-    except simpy.Interrupt:
-        return 130
+            continue
+        try:
+            chunk = yield from sock.recv(65536, timeout)
+        except OutputError:
+            return 0 if server else 1  # reset by the peer: netcat just stops
+        if not chunk:  # EOF, or idle for -w / -q seconds
+            return 0
+        proc.out(chunk.decode("utf-8", "replace"), end="")

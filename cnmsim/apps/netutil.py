@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cnmsim.apps.resolver import ATTEMPTS, dns_query, hosts_lookup, is_ipv4, resolv_conf
@@ -91,3 +92,19 @@ def parse_opts(args: list[str], with_value: str, long: dict[str, str] | None = N
         else:
             rest.append(a)
     return opts, rest, None
+
+
+@contextmanager
+def closing(*socks: Any) -> Iterator[None]:
+    """Close the sockets when the block ends, except when the simulation itself is discarded
+    (GeneratorExit: the process was garbage-collected, nothing may be sent any more)."""
+    try:
+        yield
+    except GeneratorExit:
+        raise
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    for s in socks:
+        s.close()

@@ -13,6 +13,7 @@ headers, names instead of numbers (without `-n`), and no VLAN prefix unless `-e`
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from scapy.layers.dns import DNS
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -88,10 +89,22 @@ def _http(data: bytes) -> str:
 
 def _dns(pl: Packet, length: int) -> str | None:
     """tcpdump's ns_print without -v: `1234+ A? example.com. (29)` / `1234 1/0/0 A 1.2.3.4 (45)`."""
+    if isinstance(pl, DNS):
+        return _dns_text(pl, length)
+    return _dns_bytes(pl.load if isinstance(pl, Raw) else bytes(pl), length)
+
+
+@lru_cache(maxsize=256)
+def _dns_bytes(data: bytes, length: int) -> str | None:
+    """Parsed once per message: a traced DNS packet is summarised at every hop."""
     try:
-        d = pl if isinstance(pl, DNS) else DNS(pl.load if isinstance(pl, Raw) else bytes(pl))
+        d = DNS(data)
     except Exception:  # noqa: BLE001  (not DNS after all)
         return None
+    return _dns_text(d, length)
+
+
+def _dns_text(d: DNS, length: int) -> str | None:
     qd = d.qd[0] if d.qdcount and d.qd else None
     q = ""
     if qd is not None:

@@ -124,14 +124,14 @@ class IPv4Stack:
         if ns.sysctl_get("net.ipv4.ip_forward") != "1":
             ns.trace(dev.name, "ip:forward", "drop", f"{ip.dst} is not local and net.ipv4.ip_forward=0", frame)
             return
-        if ip.ttl <= 1:
-            ns.trace(dev.name, "ip:forward", "drop", "TTL exceeded in transit", frame)
-            icmp_mod.send_error(ns, frame, 11, 0)
-            return
         rt = self.fib_lookup(ip.dst)
         if rt is None or rt.type != "unicast":
             ns.trace(dev.name, "route:lookup", "drop", f"no route to {ip.dst}", frame)
             icmp_mod.send_error(ns, frame, 3, 0)
+            return
+        if ip.ttl <= 1:  # checked in ip_forward(), after the input route lookup found a route
+            ns.trace(dev.name, "ip:forward", "drop", "TTL exceeded in transit", frame)
+            icmp_mod.send_error(ns, frame, 11, 0)
             return
         if ns.bus.on:
             ns.trace(dev.name, "route:lookup", "forward", f"{ip.dst} via route '{rt.describe()}'", frame)

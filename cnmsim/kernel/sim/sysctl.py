@@ -12,6 +12,9 @@ GLOBAL_DEFAULTS: dict[str, str] = {
     "net.ipv4.neigh.default.base_reachable_time_ms": "30000",
     "net.ipv4.neigh.default.gc_stale_time": "60",
     "net.ipv4.tcp_syn_retries": "6",
+    "net.ipv4.tcp_synack_retries": "5",
+    "net.ipv4.tcp_retries2": "15",
+    "net.ipv4.tcp_fin_timeout": "60",
     "net.ipv4.ping_group_range": "0\t2147483647",
 }
 BRIDGE_DEFAULTS: dict[str, str] = {

@@ -171,7 +171,7 @@ class TcpLayer:
             conn = None
         if conn is not None:
             if ns.bus.on:
-                ns.trace(dev.name, "tcp:rcv", "accept", f"segment for the connection {conn.name} ({conn.state})", frame)
+                ns.trace(dev.name, "tcp:rcv", "accept", f"it belongs to the connection {conn.name} ({conn.state})", frame)
             conn.rcv(seg, frame)
             return
         lst = self.listeners.get((ip.dst, tcp.dport)) or self.listeners.get(("0.0.0.0", tcp.dport))

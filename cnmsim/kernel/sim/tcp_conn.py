@@ -274,13 +274,16 @@ class TcpConn(Tcb):
         if fin:
             self.rcv_nxt = (self.rcv_nxt + 1) & M32
             self.eof = True
+            self.unacked += 1
             if st == "ESTABLISHED":
+                # tcp_fin: pingpong mode, the ACK waits (40 ms) to ride on our own FIN
+                self.quickack = 0
                 self.set_state("CLOSE_WAIT", "the peer sent FIN (it has no more data)", frame)
             elif st == "FIN_WAIT1":
                 self.set_state("CLOSING", "FIN received while ours is unacknowledged", frame)
             else:
                 self.set_state("TIME_WAIT", "the peer's FIN arrived after ours was acknowledged", frame)
-        if fin or had_ooo or self.quickack > 0 or self.unacked >= 2 * self.mss:
+        if (fin and st != "ESTABLISHED") or had_ooo or self.quickack > 0 or self.unacked >= 2 * self.mss:
             self.quickack = max(self.quickack - 1, 0)
             self.send_ack()
         elif self.unacked:

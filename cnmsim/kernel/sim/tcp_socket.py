@@ -129,7 +129,10 @@ class TcpSocket:
                 src = self.local[0]
             lport = self.local[1]
         else:
-            lport = layer.ns.sockets.ephemeral_port("tcp", src)
+            try:
+                lport = layer.ns.sockets.ephemeral_port("tcp", src)
+            except StopIteration:  # every port of ip_local_port_range is taken
+                raise sock_error("EADDRNOTAVAIL") from None
         key = (src, lport, ip, port)
         if key in layer.conns:
             raise sock_error("EADDRNOTAVAIL")

@@ -260,7 +260,8 @@ class Tcb:
 
     def _describe(self, flags: int, seq: int, n: int) -> str:
         rel = seq_diff(seq, self.iss)
-        ack = f", acknowledging up to byte {seq_diff(self.rcv_nxt, self.irs) - 1}" if flags & ACK and self.irs else ""
+        got = seq_diff(self.rcv_nxt, self.irs) - 1 - (1 if self.eof else 0) if self.irs else 0
+        ack = f", acknowledging {got} bytes received" if flags & ACK and got > 0 else ""
         if flags & SYN:
             kind = "SYN-ACK" if flags & ACK else "SYN"
             return f"{kind} to {self.remote[0]}:{self.remote[1]} (ISN {self.iss}, mss {self.adv_mss})"
@@ -348,6 +349,7 @@ class Tcb:
                 return
             self.retries += 1
             self.rto = min(self.rto * 2, RTO_MAX)
+            self.rtt_seq = None  # Karn: the handshake gives no RTT sample now
             kind = "SYN" if st == "SYN_SENT" else "SYN-ACK"
             why = f"no answer to the {kind} within {self.rto / 2:g} s: {kind} again (retry {self.retries} of {limit})" if bus.on else ""
             self.xmit(SYN | (ACK if st == "SYN_RECV" else 0), self.iss,

@@ -19,6 +19,7 @@ from scapy.layers.l2 import ARP
 from cnmsim.kernel import api
 from cnmsim.kernel.api import KernelError
 from cnmsim.kernel.sim.devices.base import NetDevice
+from cnmsim.kernel.sim.devices.stacked import StackedDevice
 from cnmsim.kernel.sim.links import factory
 from cnmsim.packet.frame import Frame
 from cnmsim.trace.explain import register
@@ -104,7 +105,7 @@ class MacvlanPort:
                       f"never to the child: " + ISOLATION.format(lower=dev.name), frame)
 
 
-class MacvlanDevice(NetDevice):
+class MacvlanDevice(StackedDevice):
     kind = "macvlan"
     cost = 2e-6
 
@@ -113,18 +114,6 @@ class MacvlanDevice(NetDevice):
         self.lower = lower
         self.port = port
         self.mode = mode
-
-    @property
-    def lower_up(self) -> bool:
-        # the carrier follows the lower device (netif_stacked_transfer_operstate)
-        return self.admin_up and self.lower.running
-
-    @property
-    def max_mtu(self) -> int:
-        return self.lower.mtu
-
-    def link_desc(self) -> tuple[str | None, int | None, bool]:
-        return self.lower.name, self.lower.ifindex, self.lower.ns is not self.ns
 
     def details(self) -> dict[str, object]:
         return {"mode": self.mode}

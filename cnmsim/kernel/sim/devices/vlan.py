@@ -17,6 +17,7 @@ from scapy.layers.l2 import Dot1Q
 from cnmsim.kernel import api
 from cnmsim.kernel.api import KernelError
 from cnmsim.kernel.sim.devices.base import NetDevice
+from cnmsim.kernel.sim.devices.stacked import StackedDevice
 from cnmsim.kernel.sim.links import factory
 from cnmsim.packet.frame import Frame
 from cnmsim.trace.explain import register
@@ -71,7 +72,7 @@ def untag(frame: Frame) -> None:
     frame.vlan = None
 
 
-class VlanDevice(NetDevice):
+class VlanDevice(StackedDevice):
     kind = "vlan"
     cost = 1e-6
 
@@ -80,17 +81,6 @@ class VlanDevice(NetDevice):
         self.mac_set = False
         self.lower = lower
         self.vid = vid
-
-    @property
-    def lower_up(self) -> bool:
-        return self.admin_up and self.lower.running
-
-    @property
-    def max_mtu(self) -> int:
-        return self.lower.mtu
-
-    def link_desc(self) -> tuple[str | None, int | None, bool]:
-        return self.lower.name, self.lower.ifindex, self.lower.ns is not self.ns
 
     def details(self) -> dict[str, object]:
         return {"protocol": "802.1Q", "id": self.vid}
