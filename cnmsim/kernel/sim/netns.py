@@ -21,6 +21,7 @@ from cnmsim.kernel.sim.ipv4 import IPv4Stack
 from cnmsim.kernel.sim.links import create_link, link_info
 from cnmsim.kernel.sim.neigh import NeighTable
 from cnmsim.kernel.sim.netfilter import Netfilter
+from cnmsim.netfilter.model import Ruleset
 from cnmsim.kernel.sim.route import RouteEntry, RoutingTable
 from cnmsim.kernel.sim.sockets import SocketTable
 from cnmsim.packet.frame import Frame
@@ -62,6 +63,8 @@ class SimNetns:
         for dev in ("all", "default"):
             self._add_conf(dev)
         self.nf = Netfilter(self)
+        self.ruleset = Ruleset()  # iptables tables of this namespace (cnmsim.netfilter.model)
+        self._nf_attached = False
         self.stack = IPv4Stack(self)
         self.neigh = NeighTable(self)
         self.sockets = SocketTable(self)
@@ -461,6 +464,28 @@ class SimNetns:
         from cnmsim.kernel.sim.fdb import fdb_dump
 
         return fdb_dump(self)
+
+    # ------------------------------------------------------------ api: netfilter
+    def iptables_restore(self, text: str, *, noflush: bool = False, counters: bool = False) -> None:
+        """Load iptables-restore text (all or nothing: on error the ruleset stays as it was)."""
+        from cnmsim.netfilter.restore import restore
+
+        self.ruleset = restore(self.ruleset, text, noflush=noflush, counters=counters)
+        self.ruleset.touch()
+        self.nf_attach()
+
+    def iptables_save(self, table: str | None = None, *, counters: bool = False) -> str:
+        from cnmsim.netfilter.format import save
+
+        return save(self.ruleset, table, counters=counters)
+
+    def nf_attach(self) -> None:
+        """Plug the iptables/conntrack engine into this namespace's hooks (once)."""
+        if not self._nf_attached:
+            from cnmsim.kernel.sim.nf.engine import attach
+
+            attach(self)
+            self._nf_attached = True
 
     # ------------------------------------------------------------ api: sysctls
     def sysctl_get(self, key: str) -> str:
