@@ -170,6 +170,97 @@ class Fdb:
     age: float | None = None  # seconds since a learned entry was last refreshed (brctl showmacs)
 
 
+@dataclass(frozen=True)
+class IpvsStats:
+    """Counters and rates of a virtual service or real server (`ipvsadm -L --stats/--rate`)."""
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+    cps: int = 0  # rates: the kernel's 2-second estimator (per second)
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
+
+
+@dataclass(frozen=True)
+class IpvsService:
+    """An IPVS virtual service, as `ipvsadm -A` takes it; keyed by (proto, addr, port) or fwmark."""
+
+    proto: str = "TCP"  # "TCP", "UDP", or "FWM" (a firewall-mark service: addr/port unused)
+    addr: str | None = None
+    port: int = 0
+    fwmark: int = 0
+    scheduler: str = "wlc"  # ipvsadm's default
+    persistent: int | None = None  # persistence timeout in seconds (`-p`), None: not persistent
+    netmask: str = "255.255.255.255"  # persistence granularity (`-M`)
+    stats: IpvsStats | None = field(default=None, compare=False)  # filled by ipvs_services()
+
+
+@dataclass(frozen=True)
+class IpvsDest:
+    """A real server of a virtual service (`ipvsadm -a`); counters filled by ipvs_services()."""
+
+    addr: str
+    port: int = 0
+    weight: int = 1
+    forward: str = "Masq"  # "Masq" (NAT), "Route" (direct routing), "Tunnel" (IPIP)
+    u_threshold: int = 0
+    l_threshold: int = 0
+    active_conns: int = field(default=0, compare=False)
+    inactive_conns: int = field(default=0, compare=False)
+    persist_conns: int = field(default=0, compare=False)
+    stats: IpvsStats | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class IpvsConn:
+    """One entry of the IPVS connection table (`ipvsadm -Lnc`, /proc/net/ip_vs_conn)."""
+
+    proto: str  # "TCP", "UDP", or "IP" (a firewall-mark persistence template)
+    caddr: str
+    cport: int
+    vaddr: str  # for a fwmark template: the mark as an address (256 -> "0.0.1.0")
+    vport: int
+    daddr: str
+    dport: int
+    state: str  # "ESTABLISHED", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "UDP", "NONE" ...
+    expires: int  # whole seconds until the entry expires
+    forward: str = "Masq"
+    template: bool = False  # a persistence template (client -> real server binding)
+
+
+@dataclass(frozen=True)
+class CtTuple:
+    """One direction of a conntrack entry, as `conntrack -L` prints it."""
+
+    src: str
+    dst: str
+    sport: int | None = None  # tcp/udp ports
+    dport: int | None = None
+    type: int | None = None  # icmp type, code and echo id
+    code: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Conntrack:
+    """One `conntrack -L` entry: original and reply tuples, state, seconds left, status."""
+
+    proto: str  # "tcp", "udp", "icmp" ...
+    protonum: int
+    timeout: int  # whole seconds until it expires
+    orig: CtTuple
+    reply: CtTuple
+    state: str | None = None  # TCP only: SYN_SENT, ESTABLISHED, TIME_WAIT ...
+    status: tuple[str, ...] = ()  # SEEN_REPLY, ASSURED, CONFIRMED, SRC_NAT, DST_NAT
+    mark: int = 0
+    use: int = 1
+
+
 class KernelError(Exception):
     """A refusal with the real tool's message (`RTNETLINK answers: File exists`)."""
 
@@ -218,11 +309,27 @@ class Netns(Protocol):
     # netfilter: the text format is the interface (iptables-restore / iptables-save)
     def iptables_restore(self, text: str, *, noflush: bool = False, counters: bool = False) -> None: ...
     def iptables_save(self, table: str | None = None, *, counters: bool = False) -> str: ...
+    def conntrack_list(self) -> list[Conntrack]: ...  # `conntrack -L`
+    def conntrack_flush(self) -> int: ...  # `conntrack -F`: how many entries went
 
     # sysctls (`net.ipv4.ip_forward`, `net.ipv4.conf.eth0.proxy_arp` ...)
     def sysctl_get(self, key: str) -> str: ...
     def sysctl_set(self, key: str, value: str) -> None: ...
     def sysctl_keys(self) -> list[str]: ...  # every key as a /proc/sys path ("net/ipv4/conf/eth0.10/proxy_arp")
+
+    # IPVS (the kernel's L4 load balancer, as ipvsadm programs it through genetlink)
+    def ipvs_service_add(self, svc: IpvsService) -> None: ...
+    def ipvs_service_edit(self, svc: IpvsService) -> None: ...
+    def ipvs_service_del(self, svc: IpvsService) -> None: ...
+    def ipvs_dest_add(self, svc: IpvsService, dest: IpvsDest) -> None: ...
+    def ipvs_dest_edit(self, svc: IpvsService, dest: IpvsDest) -> None: ...
+    def ipvs_dest_del(self, svc: IpvsService, addr: str, port: int) -> None: ...
+    def ipvs_services(self) -> list[tuple[IpvsService, list[IpvsDest]]]: ...
+    def ipvs_conns(self) -> list[IpvsConn]: ...
+    def ipvs_clear(self) -> None: ...
+    def ipvs_zero(self, svc: IpvsService | None = None) -> None: ...
+    def ipvs_timeouts(self) -> tuple[int, int, int]: ...  # (tcp, tcpfin, udp) seconds
+    def ipvs_set_timeouts(self, tcp: int, tcpfin: int, udp: int) -> None: ...  # 0 keeps a value
 
 
 @runtime_checkable

@@ -102,10 +102,15 @@ class Table:
 
 @dataclass
 class Ruleset:
-    """All tables of one network namespace; `generation` bumps on every change (cache key)."""
+    """All tables of one network namespace; `generation` bumps on every change (cache key).
+
+    `present` names the tables that exist in the kernel: nf_tables creates a table the first
+    time a command or a restore touches it, and iptables-save prints only those.
+    """
 
     tables: dict[str, Table] = field(default_factory=lambda: {t: Table.empty(t) for t in TABLES})
     generation: int = 0
+    present: set[str] = field(default_factory=set)
 
     def table(self, name: str) -> Table:
         return self.tables[name]

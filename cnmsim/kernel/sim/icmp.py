@@ -82,7 +82,10 @@ def send_error(ns: SimNetns, frame: Frame, itype: int, code: int, mtu: int | Non
     name = NAMES.get((itype, code), f"type {itype} code {code}")
     if ns.bus.on:
         ns.trace("", "icmp:error", "send", f"ICMP {name} to {orig.src}" + (f" (mtu {mtu})" if mtu else ""), frame)
+    from cnmsim.kernel.sim.nf.engine import ct_attached
+
     try:
-        ns.stack.output(err)
+        with ct_attached(ns, frame):  # nf_ct_attach in icmp_glue_bits: the error joins the packet's connection
+            ns.stack.output(err)
     except OutputError as e:
         ns.trace("", "icmp:error", "drop", f"error not sent: {e}", frame)

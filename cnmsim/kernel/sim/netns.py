@@ -18,12 +18,13 @@ from cnmsim.kernel.sim.devices.bridge import BridgeDevice
 from cnmsim.kernel.sim.devices.loopback import Loopback
 from cnmsim.kernel.sim.fragment import Reassembly
 from cnmsim.kernel.sim.ipv4 import IPv4Stack
+from cnmsim.kernel.sim.ipvs import IpvsVerbs
 from cnmsim.kernel.sim.links import create_link, link_info
 from cnmsim.kernel.sim.neigh import NeighTable
 from cnmsim.kernel.sim.netfilter import Netfilter
-from cnmsim.netfilter.model import Ruleset
 from cnmsim.kernel.sim.route import RouteEntry, RoutingTable
 from cnmsim.kernel.sim.sockets import SocketTable
+from cnmsim.netfilter.model import Ruleset
 from cnmsim.packet.frame import Frame
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class AddrEntry:
     broadcast: str | None = None
 
 
-class SimNetns:
+class SimNetns(IpvsVerbs):
     """A network namespace of a simulated host (the root one has name "")."""
 
     def __init__(self, kernel: SimKernel, name: str) -> None:
@@ -59,7 +60,7 @@ class SimNetns:
         self.bcast_addrs: set[str] = set()
         self.main = RoutingTable("main")
         self.nsids: dict[SimNetns, int] = {}  # ids of peer namespaces (IFLA_LINK_NETNSID)
-        self.sysctls: dict[str, str] = dict(sc.GLOBAL_DEFAULTS) | dict(sc.BRIDGE_DEFAULTS)
+        self.sysctls: dict[str, str] = dict(sc.GLOBAL_DEFAULTS) | dict(sc.BRIDGE_DEFAULTS) | dict(sc.VS_DEFAULTS)
         for dev in ("all", "default"):
             self._add_conf(dev)
         self.nf = Netfilter(self)
@@ -478,6 +479,15 @@ class SimNetns:
         from cnmsim.netfilter.format import save
 
         return save(self.ruleset, table, counters=counters)
+
+    def conntrack_list(self) -> list[api.Conntrack]:
+        """The confirmed conntrack entries of this namespace (none until netfilter is attached)."""
+        eng = getattr(self, "nf_engine", None)
+        return eng.conntrack_list() if eng is not None else []
+
+    def conntrack_flush(self) -> int:
+        eng = getattr(self, "nf_engine", None)
+        return eng.ct.flush() if eng is not None else 0
 
     def nf_attach(self) -> None:
         """Plug the iptables/conntrack engine into this namespace's hooks (once)."""

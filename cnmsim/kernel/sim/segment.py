@@ -67,6 +67,7 @@ class Port:
         if self.loss and seg.ctx.rng.random() < self.loss:
             seg.trace(self, frame, "wire:loss", "drop", f"lost on the cable to {self.nic.name} (loss {self.loss:.0%})")
             return
+        frame.scrub(xnet=True)  # a frame off the wire: no conntrack, mark or bridge state of the sender's
         seg.ctx.later(self._delay(frame, inbound=False), self.nic.receive, frame)
 
 
