@@ -138,10 +138,10 @@ class IPv4Stack:
         if self.too_big(rt, frame, ip):  # ip_forward checks the MTU before the FORWARD hook
             icmp_mod.send_error(ns, frame, 3, 4, mtu=self.path_mtu(rt, ip.dst))
             return
+        ip.ttl -= 1  # ip_decrease_ttl() runs before NF_INET_FORWARD, so FORWARD rules see TTL-1
+        ip.chksum = None
         if not ns.nf.hook("FORWARD", frame, dev, rt.dev):
             return
-        ip.ttl -= 1
-        ip.chksum = None
         frame.cost += 4e-6
         self.post_routing(rt, frame, ip, forwarded=True)
 
