@@ -29,6 +29,7 @@ from cnmsim.netfilter.restore import restore
 from tests.iptables_cases import (
     ALL_ERRORS,
     DOCKER_LAYOUTS,
+    EXTENSIONS,
     RESTORE_ERRORS,
     expected_stderr,
     restore_text,
@@ -107,6 +108,24 @@ def compare_loaded(ns: str, text: str) -> None:
 def test_docker_layouts_print_the_same_as_the_real_kernel(name: str) -> None:
     with real_ns() as ns:
         compare_loaded(ns, restore_text(DOCKER_LAYOUTS[name]))
+
+
+def test_the_extension_cases_are_what_the_real_tool_prints() -> None:
+    """Each typed rule gives the real tool's `-S` line and `-L` text; then the whole set, loaded
+    into both, prints the same save and listings (-n, -v, -x, --line-numbers)."""
+    with real_ns() as ns:
+        seen: dict[tuple[str, str], int] = {}
+        for table, typed, saved, listed in EXTENSIONS:
+            code, _, err = run(ns, f"iptables -t {table} {typed}")
+            assert (code, err) == (0, ""), typed
+            chain = typed.split()[1]
+            n = seen[table, chain] = seen.get((table, chain), 0) + 1
+            assert run(ns, f"iptables -t {table} -S {chain} {n}")[1] == saved + "\n"
+            line = run(ns, f"iptables -t {table} -L {chain} {n} -n")[1]
+            assert line.endswith(" " + listed + "\n"), (typed, line)
+        compare_loaded(ns, "".join(
+            f"*{t}\n" + "".join(s + "\n" for tb, _, s, _ in EXTENSIONS if tb == t) + "COMMIT\n"
+            for t in ("mangle", "raw", "filter", "nat")))
 
 
 @settings(max_examples=25, deadline=None, derandomize=True,

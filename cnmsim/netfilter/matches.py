@@ -1,7 +1,8 @@
 """The match modules (`-m NAME`): options, canonical text and `-L` text, per libxt_*.c 1.8.9.
 
 Supported: tcp, udp, sctp, icmp, conntrack, state, addrtype, comment, multiport, mark, set,
-statistic, physdev, ipvs, policy.  Values are kept as iptables-save prints them.
+statistic, physdev, ipvs, policy, and (matches_extra.py) limit, iprange, length, pkttype, mac,
+connmark, ttl.  Values are kept as iptables-save prints them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cnmsim.netfilter.l4 import (
     tcp_flags,
     udp_desc,
 )
+from cnmsim.netfilter.matches_extra import EXTRA_MATCHES
 from cnmsim.netfilter.model import Option, Rule
 from cnmsim.netfilter.names import ADDR_TYPES, CT_STATES, CT_STATUS, STATE_STATES
 
@@ -314,6 +316,6 @@ MATCHES: dict[str, Ext] = {e.name: e for e in (
         OptSpec("--pol", invert=False, canon=_choice("policy", "--pol", ("none", "ipsec"))),
         OptSpec("--strict", 0, invert=False),
     ], _policy_finish, _policy_desc),
-)}
+)} | EXTRA_MATCHES
 # the implicit match `-p NAME` loads when an option is unknown (xshared.c load_proto)
 PROTO_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp"}

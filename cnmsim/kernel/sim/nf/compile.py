@@ -231,7 +231,7 @@ def compile_rule(rule: Rule, t: CTable, eng: Engine) -> Pred | None:
                                 and m.options[0].name == "--ctstate"):
             state_match(b, m, t)
         elif mod in matches.BUILDERS:
-            if mod == "conntrack":
+            if mod in ("conntrack", "connmark"):
                 t.needs_ct = True
             b.call(matches.BUILDERS[mod](m, eng))
         else:

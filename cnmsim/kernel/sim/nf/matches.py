@@ -3,13 +3,15 @@
 Each builder takes the Match (its options in order, each possibly negated) and the Engine, and
 returns `fn(view) -> bool`, the AND of its options, with the kernel's semantics (xt_conntrack,
 xt_addrtype, xt_set, xt_statistic, xt_physdev, xt_ipvs, xt_limit, xt_iprange, xt_length,
-xt_pkttype, xt_mac).
+xt_pkttype, xt_mac, xt_connmark, ipt_ttl).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from scapy.layers.l2 import Ether
 
 from cnmsim.kernel.sim.nf.addr import ip2int, parse_net, parse_range
 from cnmsim.kernel.sim.nf.conntrack import STATUS_NAMES
@@ -254,37 +256,75 @@ def limit(m: Match, eng: Engine) -> Fn:
 
 
 def length(m: Match, eng: Engine) -> Fn:
+    """xt_length: the IP total length within [min, max] (a reversed range never matches)."""
     o = m.options[0]
-    lo, hi = parse_range(_v(o))
-    return all_of([((lambda v: lo <= v.length <= hi), o.neg)])
+    lo, _, hi = _v(o).partition(":")
+    a, b = int(lo), int(hi or lo)
+    return all_of([((lambda v: a <= v.length <= b), o.neg)])
+
+
+def packet_type(v: View, eng: Engine) -> str:
+    """skb->pkt_type as xt_pkttype reads it: from the destination MAC of a received frame
+    (eth_type_trans); a locally generated packet is PACKET_HOST ("unicast")."""
+    pkt = v.frame.pkt
+    if not isinstance(pkt, Ether):
+        return "unicast"
+    d = pkt.dst.lower()
+    if d == "ff:ff:ff:ff:ff:ff":
+        return "broadcast"
+    if int(d[:2], 16) & 1:
+        return "multicast"
+    dev = v.indev or eng.ns.devices.get(v.frame.iif or "")
+    if dev is None or dev.kind == "loopback" or dev.mac == d:
+        return "unicast"
+    return "otherhost"
 
 
 def pkttype(m: Match, eng: Engine) -> Fn:
     o = m.options[0]
     want = _v(o).lower()
-
-    def kind(v: View) -> str:
-        d = v.dst
-        if d >> 28 == 14:
-            return "multicast"
-        if d == 0xFFFFFFFF or eng.addr_type(d, None) & ADDRTYPES["BROADCAST"]:
-            return "broadcast"
-        return "unicast"
-    return all_of([((lambda v: kind(v) == want), o.neg)])
+    return all_of([((lambda v: packet_type(v, eng) == want), o.neg)])
 
 
 def mac(m: Match, eng: Engine) -> Fn:
+    """xt_mac: the source MAC of the received frame; without one nothing matches, not even `!`."""
     o = m.options[0]
-    want = _v(o).lower()
+    want, neg = _v(o).lower(), o.neg
 
     def test(v: View) -> bool:
         pkt = v.frame.pkt
-        return pkt is not v.ip and getattr(pkt, "src", None) == want
-    return all_of([(test, o.neg)])
+        if not isinstance(pkt, Ether):
+            return False
+        return (pkt.src.lower() == want) != neg
+    return test
+
+
+def connmark(m: Match, eng: Engine) -> Fn:
+    """xt_connmark: (ct mark & mask) == value; a packet without an entry never matches."""
+    o = m.options[0]
+    val, _, mask = _v(o).partition("/")
+    msk = int(mask, 0) if mask else 0xFFFFFFFF
+    want, neg = int(val, 0) & msk, o.neg
+
+    def test(v: View) -> bool:
+        c = v.conn
+        return c is not None and ((c.mark & msk) == want) != neg
+    return test
+
+
+def ttl(m: Match, eng: Engine) -> Fn:
+    """ipt_ttl: the IP header's TTL (read live: a TTL target earlier in the chain changes it)."""
+    o = m.options[0]
+    n = int(_v(o))
+    if o.name == "--ttl-lt":
+        return lambda v: v.ip.ttl < n
+    if o.name == "--ttl-gt":
+        return lambda v: v.ip.ttl > n
+    return (lambda v: v.ip.ttl != n) if o.neg else (lambda v: v.ip.ttl == n)
 
 
 BUILDERS: dict[str, Callable[[Match, Engine], Fn]] = {
     "conntrack": conntrack, "addrtype": addrtype, "iprange": iprange, "set": ipset,
     "statistic": statistic, "physdev": physdev, "ipvs": ipvs, "limit": limit, "length": length,
-    "pkttype": pkttype, "mac": mac,
+    "pkttype": pkttype, "mac": mac, "connmark": connmark, "ttl": ttl,
 }

@@ -31,7 +31,7 @@ REJECT_CODES = {"icmp-net-unreachable": 0, "net-unreach": 0, "icmp-host-unreacha
                 "icmp-port-unreachable": 3, "port-unreach": 3, "icmp-net-prohibited": 9,
                 "net-prohib": 9, "icmp-host-prohibited": 10, "host-prohib": 10,
                 "icmp-admin-prohibited": 13, "admin-prohib": 13, "tcp-reset": -1, "tcp-rst": -1}
-NO_OPS = ("CHECKSUM", "TCPMSS", "CLASSIFY", "DSCP", "TOS", "TTL", "AUDIT", "NFLOG", "ULOG")
+NO_OPS = ("CHECKSUM", "TCPMSS", "CLASSIFY", "DSCP", "TOS", "AUDIT", "NFLOG", "ULOG")
 
 
 def _opt(rule: Rule, name: str) -> str | None:
@@ -70,6 +70,8 @@ def compile_target(rule: Rule, t: CTable, eng: Engine) -> tuple[int, Any]:
     if name == "CONNMARK":
         t.needs_ct = True
         return K_EXT, _connmark(rule)
+    if name == "TTL":
+        return K_EXT, _ttl(rule)
     if name == "TRACE":
         return K_EXT, _trace
     if name == "NOTRACK" or (name == "CT" and _flag(rule, "--notrack")):
@@ -134,21 +136,52 @@ def _mark(rule: Rule) -> Action:
 
 
 def _connmark(rule: Rule) -> Action:
+    """xt_connmark revision 2: set (xmark), save (nfmark -> ctmark) or restore (ctmark ->
+    nfmark) through --nfmask/--ctmask, with the optional shift; no entry: nothing happens."""
     clear, xor = _mark_op(rule)
     save, restore = _flag(rule, "--save-mark"), _flag(rule, "--restore-mark")
+    nfmask = int(_opt(rule, "--nfmask") or "0xffffffff", 0)
+    ctmask = int(_opt(rule, "--ctmask") or "0xffffffff", 0)
+    right = _opt(rule, "--right-shift-mark")
+    bits = int(right or _opt(rule, "--left-shift-mark") or 0)
+
+    def shift(x: int) -> int:
+        return x >> bits if right else (x << bits) & 0xFFFFFFFF
 
     def connmark(eng: Engine, v: View) -> int:
         conn = v.conn
         if conn is None:
             return V_CONTINUE
         if save:
-            conn.mark = v.frame.mark
+            conn.mark = (conn.mark & ~ctmask & 0xFFFFFFFF) ^ shift(v.frame.mark & nfmask)
         elif restore:
-            v.mark = v.frame.mark = conn.mark
+            v.mark = v.frame.mark = (v.frame.mark & ~nfmask & 0xFFFFFFFF) ^ shift(conn.mark & ctmask)
         else:
-            conn.mark = (conn.mark & ~clear & 0xFFFFFFFF) ^ xor
+            conn.mark = shift((conn.mark & ~clear & 0xFFFFFFFF) ^ xor)
         return V_CONTINUE
     return connmark
+
+
+def _ttl(rule: Rule) -> Action:
+    """ipt_TTL (mangle): set, decrease (not below 0) or increase (not above 255) the IP TTL,
+    in the packet itself, so later rules, routing and the next hop see the new value."""
+    for name in ("--ttl-set", "--ttl-dec", "--ttl-inc"):
+        val = _opt(rule, name)
+        if val is not None:
+            mode, n = name, int(val)
+            break
+    else:
+        return lambda eng, v: V_CONTINUE
+
+    def ttl(eng: Engine, v: View) -> int:
+        ip = v.ip
+        old = ip.ttl
+        new = n if mode == "--ttl-set" else max(0, old - n) if mode == "--ttl-dec" else min(255, old + n)
+        if new != old:
+            ip.ttl = new
+            ip.chksum = None
+        return V_CONTINUE
+    return ttl
 
 
 def _trace(eng: Engine, v: View) -> int:
