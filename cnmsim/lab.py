@@ -97,6 +97,10 @@ class Lab:
             host.set_gateway(gateway)
         if self.internet is not None:
             self.internet.adopt(host)  # LAN hosts get the internet's resolver in resolv.conf
+        if docker:
+            from cnmsim.engine.daemon import Daemon
+
+            host.engine = Daemon(host, daemon)  # dockerd starts at boot: docker0, its iptables rules
         return host
 
     def add_internet(self, **kw: Any) -> Any:
@@ -195,6 +199,8 @@ class Lab:
         if not proc.triggered:  # nothing left to happen before the limit: it would wait forever
             proc.interrupt("SIGINT")
             env.run(until=proc)
+        if not proc.ok:  # a bug in a simulated program: surface it, don't print it as an exit code
+            raise proc.value
         return int(proc.value or 0)
 
     def _record(self) -> MemorySink | None:

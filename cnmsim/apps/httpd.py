@@ -4,6 +4,11 @@
     srv = serve_nginx(place)                # port 80, nginx's welcome page, nginx's 404 page
 A handler maps a Request to a Response; the server adds Server, Date, Content-Length and
 Connection, keeps HTTP/1.1 connections open (keepalive_timeout 65 s) and closes HTTP/1.0 ones.
+A handler may also be a generator (it yields simpy events, e.g. to ask another server over the
+network, and returns the Response).  `on_request(req, resp, body_bytes_sent)` is called after
+each response is sent (access logs); `proto="HTTP/1.0"` answers as HTTP/1.0 servers do
+(Python's http.server: HTTP/1.0 status line, no Connection header, one request per connection);
+`bind` is the listening address (0.0.0.0 unless given).
 The `nginx` command starts serve_nginx where it runs, as the daemon would.
 """
 
@@ -73,7 +78,8 @@ class Response:
     reason: str | None = None
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Request], Response | Generator[Any, Any, Response]]
+AccessHook = Callable[[Request, Response, int], None]
 
 
 def http_date(t: float) -> str:
@@ -84,8 +90,11 @@ def http_date(t: float) -> str:
 class HttpServer:
     """One listening socket and a process per connection."""
 
-    def __init__(self, place: Place, port: int, handler: Handler, server: str = "") -> None:
+    def __init__(self, place: Place, port: int, handler: Handler, server: str = "",
+                 on_request: AccessHook | None = None, proto: str = "HTTP/1.1",
+                 bind: str = "0.0.0.0") -> None:
         self.place, self.port, self.handler, self.server = place, port, handler, server
+        self.on_request, self.proto, self.bind = on_request, proto, bind
         self.ns = place.ns
         self.env = self.ns.kernel.ctx.env
         self.sock: Any = None
@@ -96,7 +105,7 @@ class HttpServer:
         """Bind and listen now (raises OutputError EADDRINUSE), then accept in the background."""
         sock = self.ns.sockets.tcp.socket()
         sock.reuseaddr = True
-        sock.bind("0.0.0.0", self.port)
+        sock.bind(self.bind, self.port)
         sock.listen(511)
         self.sock = sock
         self.process = self.env.process(self._accept())
@@ -140,9 +149,16 @@ class HttpServer:
                         return
                     buf += chunk
                 req.body, buf = buf[:n], buf[n:]
-                keep = req.version == "HTTP/1.1" and req.headers.get("connection", "").lower() != "close"
+                keep = (req.version == "HTTP/1.1" and self.proto == "HTTP/1.1"
+                        and req.headers.get("connection", "").lower() != "close")
                 self.requests += 1
-                self._send(conn, self.handler(req), req.version, keep, req.method == "HEAD")
+                resp = self.handler(req)
+                if isinstance(resp, Generator):
+                    resp = yield from resp
+                head_only = req.method == "HEAD"
+                self._send(conn, resp, req.version, keep, head_only)
+                if self.on_request is not None:
+                    self.on_request(req, resp, 0 if head_only else len(resp.body))
                 if not keep:
                     return
 
@@ -167,18 +183,21 @@ class HttpServer:
         own = {k.lower(): (k, v) for k, v in resp.headers}
         own.setdefault("content-length", ("Content-Length", str(len(resp.body))))
         hdrs += [own[k] for k in first if k in own]
-        hdrs.append(("Connection", "keep-alive" if keep else "close"))
+        if self.proto == "HTTP/1.1":
+            hdrs.append(("Connection", "keep-alive" if keep else "close"))
         hdrs += [h for h in resp.headers if h[0].lower() not in first]
-        text = f"HTTP/1.1 {resp.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs) + "\r\n"
+        text = f"{self.proto} {resp.status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs) + "\r\n"
         try:
             conn.send(text.encode("latin-1") + (b"" if head_only else resp.body))
         except OutputError:
             pass
 
 
-def serve_http(place: Place, port: int, handler: Handler, server: str = "") -> HttpServer:
+def serve_http(place: Place, port: int, handler: Handler, server: str = "",
+               on_request: AccessHook | None = None, proto: str = "HTTP/1.1",
+               bind: str = "0.0.0.0") -> HttpServer:
     """Start an HTTP server on place's namespace, TCP `port` (background process)."""
-    return HttpServer(place, port, handler, server).start()
+    return HttpServer(place, port, handler, server, on_request, proto, bind).start()
 
 
 def _error_page(status: int, server: str) -> bytes:
@@ -205,9 +224,11 @@ def nginx_handler(index: str = NGINX_INDEX, mtime: int = NGINX_MTIME) -> Handler
     return handle
 
 
-def serve_nginx(place: Place, port: int = 80, index: str = NGINX_INDEX) -> HttpServer:
+def serve_nginx(place: Place, port: int = 80, index: str = NGINX_INDEX,
+                on_request: AccessHook | None = None) -> HttpServer:
     """What `docker run nginx` serves."""
-    return serve_http(place, port, nginx_handler(index), server=f"nginx/{NGINX_VERSION}")
+    return serve_http(place, port, nginx_handler(index), server=f"nginx/{NGINX_VERSION}",
+                      on_request=on_request)
 
 
 @command("nginx")

@@ -8,6 +8,7 @@ from typing import Any
 
 from scapy.layers.dns import DNS, DNSQR
 
+from cnmsim.kernel.sim.sockets import SockError
 from cnmsim.shell.registry import Proc
 
 TIMEOUT = 5.0  # resolv.conf defaults: timeout:5 attempts:2
@@ -67,6 +68,32 @@ def dns_query(proc: Proc, server: str, name: str, qtype: str = "A",
             ans = DNS(data)
             if ans.id == qid:
                 return ans
+    finally:
+        sock.close()
+
+
+def dns_exchange(proc: Proc, server: str, query: bytes, timeout: float,
+                 port: int = 53) -> Generator[Any, Any, tuple[bytes, DNS] | SockError | None]:
+    """Send one DNS query (wire bytes) from a fresh UDP socket and wait for the reply with its id.
+
+    (raw, parsed) of the reply, a SockError when an ICMP error came back, or None on timeout;
+    raises OutputError when the query cannot be sent at all (no route).
+    """
+    sock = proc.ns.sockets.udp_socket()
+    qid = int.from_bytes(query[:2], "big")
+    try:
+        sock.sendto(query, (server, port))
+        deadline = proc.env.now + timeout
+        while True:
+            got = yield from sock.recvfrom(max(deadline - proc.env.now, 0.0))
+            if got is None or isinstance(got, SockError):
+                return got
+            try:
+                ans = DNS(got[0])
+            except Exception:  # noqa: BLE001  (not DNS: a stub resolver ignores it)
+                continue
+            if ans.id == qid and ans.qr:
+                return got[0], ans
     finally:
         sock.close()
 

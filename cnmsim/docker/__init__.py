@@ -1,0 +1,1 @@
+"""What the docker CLI prints: Go templates (--format), tabwriter tables, inspect JSON, humanised units."""

@@ -1,0 +1,218 @@
+"""The network controller (libnetwork controller.go): drivers, IPAM, networks, endpoints, sandboxes.
+
+Every operation either completes or leaves things as they were: a failure part way through
+undoes the steps already taken (release the addresses, delete the endpoint ...), as libnetwork
+does with its deferred rollbacks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cnmsim.engine import registry
+from cnmsim.engine.driverapi import DriverContext, InterfaceInfo, JoinInfo
+from cnmsim.engine.errors import Conflict, EngineError, Forbidden, NotFound
+from cnmsim.engine.ipam import netconfig
+from cnmsim.engine.network import Endpoint, Network
+from cnmsim.engine.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from cnmsim.engine.ipam.netconfig import IpamConf
+
+
+class Controller:
+    def __init__(self, ctx: DriverContext, clock: Any, reserved: Any) -> None:
+        self.ctx = ctx
+        self.clock = clock  # () -> simulated seconds
+        self.reserved = reserved  # () -> networks IPAM must avoid (host on-link routes, nameservers)
+        self.drivers: dict[str, Any] = {}
+        self.ipams: dict[str, Any] = {}
+        self.networks: dict[str, Network] = {}
+        self.sandboxes: dict[str, Sandbox] = {}
+
+    def new_id(self) -> str:
+        return f"{self.ctx.rng.getrandbits(256):064x}"
+
+    # ------------------------------------------------------------ plug-ins
+    def driver(self, name: str) -> Any:
+        if name not in self.drivers:
+            cls = registry.load(registry.NETWORK_GROUP, name)
+            if cls is None:
+                raise NotFound(f'plugin "{name}" not found')
+            self.drivers[name] = cls(self.ctx)
+        return self.drivers[name]
+
+    def ipam(self, name: str) -> Any:
+        if name not in self.ipams:
+            cls = registry.load(registry.IPAM_GROUP, name)
+            if cls is None:
+                raise NotFound(f'plugin "{name}" not found')
+            if name == "default":
+                self.ipams[name] = cls(local_pools=self.ctx.config.get("default-address-pools"),
+                                       reserved=self.reserved)
+            else:
+                self.ipams[name] = cls()
+        return self.ipams[name]
+
+    # ------------------------------------------------------------ networks
+    def network(self, ref: str) -> Network:
+        """By full id, then name, then unique id prefix (daemon FindNetwork)."""
+        for n in self.networks.values():
+            if n.id == ref:
+                return n
+        named = [n for n in self.networks.values() if n.name == ref]
+        if named:
+            return named[0]
+        pref = [n for n in self.networks.values() if ref and n.id.startswith(ref)]
+        if len(pref) == 1:
+            return pref[0]
+        if len(pref) > 1:
+            raise EngineError(f"network {ref} is ambiguous ({len(pref)} matches found based on ID prefix)")
+        raise NotFound(f"network {ref} not found")
+
+    def new_network(self, name: str, driver: str = "bridge", *, ipam_driver: str = "default",
+                    ipam_confs: list[IpamConf] | None = None, ipam_options: dict[str, str] | None = None,
+                    options: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+                    internal: bool = False, attachable: bool = False, predefined: bool = False) -> Network:
+        if any(n.name == name for n in self.networks.values()):
+            raise Conflict(f"network with name {name} already exists")
+        drv = self.driver(driver)
+        net = Network(self.new_id(), name, driver, scope=drv.capability().data_scope, internal=internal,
+                      attachable=attachable, created=self.clock(), ipam_driver=ipam_driver,
+                      ipam_options=dict(ipam_options or {}), ipam_confs=list(ipam_confs or []),
+                      options=dict(options or {}), labels=dict(labels or {}),
+                      user_subnet=any(c.subnet for c in ipam_confs or []))
+        if not getattr(drv, "skip_ipam", False):
+            ipam = self.ipam(ipam_driver)
+            wants_gw = getattr(drv, "wants_gateway", True) or any(c.gateway for c in net.ipam_confs)
+            space = ipam.default_address_spaces()[0 if net.scope == "local" else 1]
+            net.ipam_infos = netconfig.allocate_network(ipam, net.ipam_confs, name, net.id, wants_gw, space)
+            if not net.ipam_confs:
+                net.ipam_confs = [netconfig.IpamConf(subnet=str(i.subnet),
+                                                     gateway=str(i.gateway.ip) if i.gateway else "")
+                                  for i in net.ipam_infos]
+        try:
+            drv.create_network(net.id, name, net.options, net.ipam_infos, internal)
+        except Exception:
+            if net.ipam_infos:
+                netconfig.release_network(self.ipam(ipam_driver), net.ipam_infos)
+            raise
+        self.networks[net.id] = net
+        return net
+
+    def delete_network(self, net: Network, *, force: bool = False) -> None:
+        if net.predefined and not force:
+            raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
+        if net.endpoints:
+            raise Forbidden(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+        self.driver(net.driver).delete_network(net.id)
+        if net.ipam_infos:
+            netconfig.release_network(self.ipam(net.ipam_driver), net.ipam_infos)
+        del self.networks[net.id]
+
+    # ------------------------------------------------------------ endpoints
+    def new_endpoint(self, net: Network, name: str, *, ip: str | None = None,
+                     aliases: list[str] | None = None, mac: str | None = None) -> Endpoint:
+        ep = Endpoint(self.new_id(), name, net, aliases=list(aliases or []), requested_ip=ip)
+        drv = self.driver(net.driver)
+        ipam = None
+        if net.ipam_infos:
+            ipam = self.ipam(net.ipam_driver)
+            ep.address = netconfig.allocate_endpoint(ipam, net.ipam_infos, ip, net.name, net.id)
+        iface = InterfaceInfo(ep.address, mac)
+        try:
+            drv.create_endpoint(net.id, ep.id, iface, {})
+        except Exception:
+            if ipam is not None and ep.address is not None:
+                netconfig.release_endpoint(ipam, net.ipam_infos, str(ep.address.ip))
+            raise
+        ep.mac = iface.mac or ""
+        net.endpoints[ep.id] = ep
+        return ep
+
+    def delete_endpoint(self, ep: Endpoint) -> None:
+        net = ep.network
+        if ep.sandbox is not None:
+            self.leave(ep)
+        self.driver(net.driver).delete_endpoint(net.id, ep.id)
+        if ep.address is not None and net.ipam_infos:
+            netconfig.release_endpoint(self.ipam(net.ipam_driver), net.ipam_infos, str(ep.address.ip))
+        net.endpoints.pop(ep.id, None)
+
+    # ------------------------------------------------------------ sandboxes
+    def new_sandbox(self, host_mode: bool = False) -> Sandbox:
+        sb = Sandbox(self.new_id(), self.ctx.kernel, host_mode=host_mode)
+        self.sandboxes[sb.id] = sb
+        return sb
+
+    def delete_sandbox(self, sb: Sandbox) -> None:
+        for ep in list(sb.endpoints):
+            self.leave(ep)
+        sb.destroy()
+        self.sandboxes.pop(sb.id, None)
+
+    def join(self, ep: Endpoint, sb: Sandbox) -> None:
+        """endpoint.Join: the driver wires it, the sandbox takes the interface, routes follow."""
+        from cnmsim.kernel import api
+
+        drv = self.driver(ep.network.driver)
+        jinfo = JoinInfo()
+        drv.join(ep.network.id, ep.id, sb.key, jinfo, {})
+        try:
+            sb.add_interface(ep, jinfo.src_name, jinfo.dst_prefix)
+            for r in jinfo.static_routes:
+                sb.ns.route_add(api.Route(dst=r.destination, via=r.next_hop, dev=ep.ifname))
+        except Exception:
+            sb.remove_interface(ep)
+            drv.leave(ep.network.id, ep.id)
+            raise
+        ep.gateway = jinfo.gateway
+        ep.sandbox = sb
+        sb.endpoints.append(ep)
+        try:
+            self._update_gateway(sb)
+        except Exception:
+            sb.endpoints.remove(ep)
+            sb.remove_interface(ep)
+            drv.leave(ep.network.id, ep.id)
+            ep.sandbox = None
+            raise
+
+    def leave(self, ep: Endpoint) -> None:
+        sb = ep.sandbox
+        if sb is None:
+            return
+        drv = self.driver(ep.network.driver)
+        sb.endpoints.remove(ep)
+        if sb.gateway_ep is ep:
+            drv.revoke_external_connectivity(ep.network.id, ep.id)
+            ep.bindings = []
+            sb.gateway_ep = None
+        sb.remove_interface(ep)
+        drv.leave(ep.network.id, ep.id)
+        ep.sandbox = None
+        self._update_gateway(sb)
+
+    def _program(self, ep: Endpoint, sb: Sandbox) -> None:
+        drv = self.driver(ep.network.driver)
+        ep.bindings = drv.program_external_connectivity(ep.network.id, ep.id, list(sb.port_bindings), {})
+
+    def _update_gateway(self, sb: Sandbox) -> None:
+        """Default route and published ports go with the gateway endpoint (ProgramExternalConnectivity).
+
+        If the new gateway endpoint cannot publish (port taken ...), the old one is restored."""
+        new, old = sb.pick_gateway(), sb.gateway_ep
+        if new is old:
+            return
+        if old is not None:
+            self.driver(old.network.driver).revoke_external_connectivity(old.network.id, old.id)
+            old.bindings = []
+        if new is not None:
+            try:
+                self._program(new, sb)
+            except Exception:
+                if old is not None:
+                    self._program(old, sb)
+                raise
+        sb.gateway_ep = new
+        sb.set_default_route(new)

@@ -1,0 +1,1 @@
+"""The built-in network drivers: bridge, host, null (none) and macvlan."""
