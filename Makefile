@@ -21,7 +21,7 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/cnmsim run scenarios/two-namespaces-bridge.yaml
+	$(BIN)/cnmsim run scenarios/docker-pets-bridge.yaml
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check cnmsim tests benchmarks
@@ -29,6 +29,8 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dataplane.py
+	$(BIN)/python benchmarks/netfilter.py
+	$(BIN)/python benchmarks/engine.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -21,6 +21,7 @@ from cnmsim.docker.flags import Flag, FlagError, parse
 from cnmsim.docker.jsonout import InspectError, docker_inspect, no_such_object
 from cnmsim.engine import lifecycle
 from cnmsim.engine.errors import Conflict, EngineError
+from cnmsim.engine.runtime import SHELLS
 from cnmsim.shell.registry import Proc
 
 Fn = Callable[[Proc, Any, list[str], str], Any]
@@ -38,9 +39,6 @@ USAGE = {  # cobra Use (after the name) and Short
     "rm": ("[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers"),
     "prune": ("[OPTIONS]", "Remove all stopped containers"),
 }
-SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
-           "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "CHLD": 17, "CONT": 18,
-           "STOP": 19, "TSTP": 20, "WINCH": 28}
 OCI_EXEC = ('OCI runtime exec failed: exec failed: unable to start container process: exec: "{0}": '
             "executable file not found in $PATH: unknown")
 PRUNE_WARNING = "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
@@ -92,9 +90,6 @@ def _int_flag(p: Any, name: str, short: str, default: int) -> int:
 # ---------------------------------------------------------------- docker ps
 PS_FLAGS = [Flag("all", "a"), Flag("quiet", "q"), Flag("no-trunc"), Flag("latest", "l"), Flag("last", "n", "str"),
             Flag("size", "s"), Flag("format", "", "str"), Flag("filter", "f", "list")]
-RAW_FORMAT = ("container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\n"
-              "state: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\n"
-              "labels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n")
 
 
 @command("ps", top=("ps",))
@@ -107,10 +102,7 @@ def ps(proc: Proc, d: Any, argv: list[str], path: str) -> int:
     if not _arity(proc, path, p.args, 0, 0):
         return 1
     last = _int_flag(p, "last", "n", -1)
-    for raw in p.list("filter"):
-        if "=" not in raw:
-            raise FlagError(f'invalid argument "{raw}" for "-f, --filter" flag: '
-                            "bad format of filter (expected name=value)")
+    filters = cv.ps_filters(p.list("filter"))
     fmt, quiet = p.str("format"), p.bool("quiet")
     if fmt and quiet:
         proc.err("WARNING: Ignoring custom format, because both --format and --quiet are set.")
@@ -120,15 +112,14 @@ def ps(proc: Proc, d: Any, argv: list[str], path: str) -> int:
         except gotemplate.TemplateError as e:
             proc.err(f"failed to parse template: {e}")
             return 1
-    ctrs = cv.ps_select(d, p.bool("all"), 1 if p.bool("latest") and last == -1 else last,
-                        cv.ps_filters(p.list("filter")))
+    ctrs = cv.ps_select(d, p.bool("all"), 1 if p.bool("latest") and last == -1 else last, filters)
     trunc = not p.bool("no-trunc")
     if quiet:
         fmt = "{{.ID}}"
     elif fmt in ("", "table"):
         fmt = cv.PS_FORMAT + ("\t{{.Size}}" if p.bool("size") else "")
     elif fmt == "raw":
-        fmt = RAW_FORMAT + ("size: {{.Size}}\n" if p.bool("size") else "")
+        fmt = cv.PS_RAW_FORMAT + ("size: {{.Size}}\n" if p.bool("size") else "")
     size = p.bool("size") or (".Size" in fmt and p.get("size") is None)
     try:
         text = views.render(fmt, cv.PS_HEADERS, [cv.ps_row(d, c, trunc, size) for c in ctrs])
@@ -140,8 +131,7 @@ def ps(proc: Proc, d: Any, argv: list[str], path: str) -> int:
 
 
 # ---------------------------------------------------------------- docker inspect
-@command("inspect", top=("inspect",))
-@command("container inspect", group=("inspect",))
+@command("inspect", top=("inspect",), group=("inspect",))
 def inspect_(proc: Proc, d: Any, argv: list[str], path: str) -> int:
     flags = [Flag("format", "f", "str"), Flag("size", "s")] + ([Flag("type", "", "str")] if path == "inspect" else [])
     p = parse(argv, flags)
@@ -153,19 +143,15 @@ def inspect_(proc: Proc, d: Any, argv: list[str], path: str) -> int:
     if not _arity(proc, path, p.args, 1, None):
         return 1
 
-    def lookup(ref: str) -> Any:
-        if kind in ("", "container"):
-            try:
-                return cv.container_json(d, d.container(ref), p.bool("size"))
-            except EngineError as e:
-                if kind:
-                    raise InspectError(f"Error response from daemon: {e}") from None
-        if kind in ("", "network"):
-            try:
-                return views.network_json(d, d.controller.network(ref))
-            except EngineError as e:
-                if kind:
-                    raise InspectError(f"Error response from daemon: {e}") from None
+    def lookup(ref: str) -> Any:  # inspectAll: a container, else a network (images are not modelled)
+        for k, find, shape in (("container", d.container, lambda o: cv.container_json(d, o, p.bool("size"))),
+                               ("network", d.controller.network, lambda o: views.network_json(d, o))):
+            if kind in ("", k):
+                try:
+                    return shape(find(ref))
+                except EngineError as e:
+                    if kind:
+                        raise InspectError(f"Error response from daemon: {e}") from None
         raise InspectError(no_such_object(ref) if not kind else f"Error response from daemon: No such {kind}: {ref}")
 
     res = docker_inspect(p.args, lookup, p.str("format"))
@@ -243,12 +229,15 @@ def exec_(proc: Proc, d: Any, argv: list[str], path: str) -> Generator[Any, Any,
     if not c.running or c.place is None:
         raise Conflict(f"container {c.id} is not running")
     argv2 = p.args[1:]
+    place = dataclasses.replace(c.place, cwd=p.str("workdir")) if p.str("workdir") else c.place
+    shell = lookup(argv2[0]) is None and argv2[0].rsplit("/", 1)[-1] in SHELLS
+    if shell and (len(argv2) == 1 or argv2[1] == "-c"):
+        return (yield from _shell(proc, d, place, argv2, p.bool("detach")))
     if lookup(argv2[0]) is None:  # runc cannot find the executable: the exec exits 127
         if p.bool("detach"):
             raise EngineError(OCI_EXEC.format(argv2[0]))
         proc.out(OCI_EXEC.format(argv2[0]))
         return 127
-    place = dataclasses.replace(c.place, cwd=p.str("workdir")) if p.str("workdir") else c.place
     if p.bool("detach"):
         d.lab.env.process(exec_argv(d.lab, place, argv2, "", None))
         return 0
@@ -260,31 +249,49 @@ def exec_(proc: Proc, d: Any, argv: list[str], path: str) -> Generator[Any, Any,
     return code
 
 
+def _shell(proc: Proc, d: Any, place: Any, argv: list[str], detach: bool) -> Generator[Any, Any, int]:
+    """A shell the simulator has no program for: `sh -c SCRIPT` runs the script's line there;
+    a lone shell is the interactive session the transcript goes on in (lines naming the
+    container), or, without -i, a shell that reads end-of-file and exits 0."""
+    from cnmsim.shell.parser import ParseError
+    from cnmsim.shell.parser import parse as parse_line
+    from cnmsim.shell.runner import Terminal, run_line
+
+    if len(argv) < 3:
+        return 0
+    try:
+        line = parse_line(argv[2])
+    except ParseError as e:
+        proc.err(f"{argv[0]}: {e}")
+        return 2
+    term = Terminal()
+    if detach:
+        d.lab.env.process(run_line(d.lab, place, line, term))
+        return 0
+    code = yield from run_line(d.lab, place, line, term)
+    proc.stdout += term.stdout
+    proc.stderr += term.stderr
+    return code
+
+
 # ---------------------------------------------------------------- stop / kill / restart / rm / prune
-def _signal(raw: str) -> int:
-    """moby/sys/signal.ParseSignal: a number, or a name with or without SIG."""
-    if raw.isdigit() and 0 < int(raw) < 65:
-        return int(raw)
-    sig = SIGNALS.get(raw.upper().removeprefix("SIG"))
-    if sig is None:
-        raise EngineError(f"Invalid signal: {raw}")
-    return sig
-
-
 def _stop_signal(c: Any, raw: str) -> int:
-    return _signal(raw or getattr(c.image, "stop_signal", "") or "SIGTERM")
+    return cv.parse_signal(raw or getattr(c.image, "stop_signal", "") or "SIGTERM")
 
 
 def _halt(d: Any, c: Any, code: int, remove: bool = True) -> None:
-    lifecycle.stop(d, c, code)
+    """The main process ended: SIGKILL (137) gives the app no chance to log its shutdown."""
+    lifecycle.stop(d, c, code, graceful=code != 137)
     if remove and c.config.auto_remove and c.id in d.containers:
         lifecycle.remove(d, c, force=True)
 
 
 def _handles(c: Any, sig: int) -> bool:
-    """Does the main process act on SIG?  An app's does (it exits 0); a shell or a one-shot
-    command running as PID 1 has no handler, and PID 1 ignores such signals."""
-    return c.app is not None and sig in (2, 3, 15) and not getattr(c.image, "ignores_sigterm", False)
+    """Does the main process act on SIG?  An app does (and exits with the image's code, 0
+    unless it says otherwise); a shell or a one-shot command running as PID 1 has no handler,
+    and PID 1 ignores such signals (a shell-form CMD keeps `sh -c` as PID 1)."""
+    return (c.app is not None and sig in (2, 3, 15)
+            and cv.path_args(c)[0].rsplit("/", 1)[-1] not in SHELLS)
 
 
 def stop_container(d: Any, c: Any, timeout: int | None, sig: int, remove: bool = True) -> Generator[Any, Any, None]:
@@ -293,7 +300,7 @@ def stop_container(d: Any, c: Any, timeout: int | None, sig: int, remove: bool =
     if not c.running:
         return
     if sig == 9 or _handles(c, sig):
-        _halt(d, c, 137 if sig == 9 else 0, remove)
+        _halt(d, c, 137 if sig == 9 else int(getattr(c.image, "stop_exit_code", 0)), remove)
         return
     wait = STOP_TIMEOUT if timeout is None else timeout
     events = [env.timeout(wait)] if wait > 0 else ([env.event()] if wait < 0 else [])
@@ -347,12 +354,12 @@ def kill(proc: Proc, d: Any, argv: list[str], path: str) -> int:
     errs = []
     for ref in p.args:
         try:
-            sig = _signal(p.str("signal") or "KILL")
+            sig = cv.parse_signal(p.str("signal") or "KILL")
             c = d.container(ref)
             if not c.running:
                 raise Conflict(f"container {c.id} is not running")
             if sig == 9 or _handles(c, sig):
-                _halt(d, c, 137 if sig == 9 else 0)
+                _halt(d, c, 137 if sig == 9 else int(getattr(c.image, "stop_exit_code", 0)))
         except EngineError as e:
             errs.append(f"Error response from daemon: cannot kill container: {ref}: {e}")
             continue

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_RAW_FORMAT = ("container_id: {{.ID}}\nimage: {{.Image}}\ncommand: {{.Command}}\ncreated_at: {{.CreatedAt}}\n"
+                 "state: {{- pad .State 1 0}}\nstatus: {{- pad .Status 1 0}}\nnames: {{.Names}}\n"
+                 "labels: {{- pad .Labels 1 0}}\nports: {{- pad .Ports 1 0}}\n")
 PS_HEADERS = {"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
               "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
               "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS", "Mounts": "MOUNTS",
@@ -36,6 +39,19 @@ MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/late
           "/sys/devices/virtual/powercap"]
 READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 EP_PTR = GoNil("ptr", "*network.EndpointSettings")
+SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8, "KILL": 9,
+           "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "CHLD": 17, "CONT": 18,
+           "STOP": 19, "TSTP": 20, "WINCH": 28}
+
+
+def parse_signal(raw: str) -> int:
+    """moby/sys/signal.ParseSignal: a number, or a name with or without SIG."""
+    if raw.isdigit() and 0 < int(raw) < 65:
+        return int(raw)
+    sig = SIGNALS.get(raw.upper().removeprefix("SIG"))
+    if sig is None:
+        raise EngineError(f"Invalid signal: {raw}")
+    return sig
 
 
 def rfc3339nano(t: float | None) -> str:
@@ -142,11 +158,11 @@ def port_summaries(c: Container) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- networks
-def network_names(d: Any, c: Container) -> list[str]:
+def network_names(c: Container) -> list[str]:
     return [r.network for r in c.net_requests]
 
 
-def _endpoint(d: Any, c: Container, name: str) -> Any:
+def _endpoint(c: Container, name: str) -> Any:
     for ep in c.endpoints.values():
         if ep.network.name == name:
             return ep
@@ -167,7 +183,7 @@ def endpoint_settings(d: Any, c: Container, req: Any) -> GoStruct:
         net = d.controller.network(req.network)
     except EngineError:
         net = None
-    ep = _endpoint(d, c, req.network)
+    ep = _endpoint(c, req.network)
     live = ep is not None and ep.sandbox is not None
     ipam = GoStruct({"IPv4Address": req.ip}) if req.ip else GoNil("ptr", "*network.EndpointIPAMConfig")
     return GoStruct({
@@ -177,14 +193,14 @@ def endpoint_settings(d: Any, c: Container, req: Any) -> GoStruct:
         "Gateway": (ep.gateway or "") if live else "", "IPAddress": ep.ip if live else "",
         "IPPrefixLen": ep.address.network.prefixlen if live and ep.address else 0, "IPv6Gateway": "",
         "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": _dns_names(c, net, list(req.aliases)),
-    })
+    }, "*network.EndpointSettings")
 
 
 def network_settings(d: Any, c: Container) -> GoStruct:
     nets = GoMap({}, "map[string]*network.EndpointSettings", EP_PTR)
     for r in sorted(c.net_requests, key=lambda r: r.network):
         nets[r.network] = endpoint_settings(d, c, r)
-    bridge = nets.get("bridge") if "bridge" in nets else None
+    bridge = nets.get("bridge")
     sb = c.sandbox if c.running else None
 
     def top(field: str, zero: Any) -> Any:
@@ -217,7 +233,7 @@ def ps_row(d: Any, c: Container, trunc: bool = True, size: bool = False) -> GoSt
         "Command": units.command_column(command_text(c), trunc), "CreatedAt": created_at(int(c.created)),
         "ID": c.short_id if trunc else c.id, "Image": image_ref(c, trunc),
         "Label": lambda name: labs.get(name, ""), "Labels": ",".join(sorted(f"{k}={v}" for k, v in labs.items())),
-        "LocalVolumes": "0", "Mounts": "", "Names": c.name, "Networks": ",".join(sorted(network_names(d, c))),
+        "LocalVolumes": "0", "Mounts": "", "Names": c.name, "Networks": ",".join(sorted(network_names(c))),
         "Ports": units.displayable_ports(port_summaries(c)), "RunningFor": units.ago(int(c.created), now),
         "Size": units.size_column(0, rootfs), "State": state_string(c), "Status": status_text(c, now),
     }, "*formatter.ContainerContext")
@@ -244,10 +260,16 @@ def _port_filter(values: list[str], ports: list[tuple[int, str]]) -> bool:
 
 
 def ps_filters(raw: list[str]) -> dict[str, list[str]]:
-    """Parse and check -f values: unknown keys and bad states are the daemon's refusals."""
+    """Parse and check -f values: no `=` is the CLI's flag error, unknown keys and bad
+    values are the daemon's refusals."""
+    from cnmsim.docker.flags import FlagError
+
     out: dict[str, list[str]] = {}
     for item in raw:
-        k, _, v = item.partition("=")
+        k, eq, v = item.partition("=")
+        if not eq:
+            raise FlagError(f'invalid argument "{item}" for "-f, --filter" flag: '
+                            "bad format of filter (expected name=value)")
         out.setdefault(k.strip().lower(), []).append(v)
     for k, vals in out.items():
         if k not in PS_FILTERS:
@@ -319,14 +341,8 @@ def ps_select(d: Any, all_: bool, limit: int, f: dict[str, list[str]]) -> list[C
 
 # ---------------------------------------------------------------- docker inspect
 def _pid(d: Any, c: Container) -> int:
-    """The host PID of the main process (the engine keeps none: one is drawn per start)."""
-    if not c.running:
-        return 0
-    got = c.__dict__.get("_host_pid")
-    if got is None or got[0] != c.started_at:
-        got = (c.started_at, d.lab.next_pid())
-        c.__dict__["_host_pid"] = got
-    return int(got[1])
+    """State.Pid: the host PID of the main process while it runs, 0 otherwise."""
+    return c.pid if c.running else 0
 
 
 def host_config(d: Any, c: Container) -> GoStruct:
@@ -384,7 +400,7 @@ def container_json(d: Any, c: Container, size: bool = False) -> GoStruct:
     layer = hashlib.sha256(f"layer:{c.id}".encode()).hexdigest()
     lower = hashlib.sha256(f"image:{getattr(c.image, 'id', '')}".encode()).hexdigest()
     ov = "/var/lib/docker/overlay2/" + layer
-    attached = bool(getattr(c, "attached", False))
+    attached = bool(getattr(c, "attached", True))  # docker create attaches stdout/stderr; run -d not
     state = GoStruct({
         "Status": state_string(c), "Running": c.running, "Paused": False, "Restarting": False,
         "OOMKilled": False, "Dead": False, "Pid": _pid(d, c), "ExitCode": c.exit_code, "Error": "",

@@ -90,19 +90,19 @@ def inspect_(proc: Proc, d: Any, argv: list[str]) -> int:
     if not _needs(proc, "network inspect", 1, p.args, "[OPTIONS] NETWORK [NETWORK...]",
                   "Display detailed information on one or more networks", exact=False):
         return 1
-    objs, code = [], 0
-    for ref in p.args:
+    from cnmsim.docker.jsonout import InspectError, docker_inspect
+
+    def lookup(ref: str) -> Any:
         try:
-            objs.append(views.network_json(d, d.controller.network(ref)))
+            return views.network_json(d, d.controller.network(ref))
         except EngineError as e:
-            proc.err(f"Error response from daemon: {e}")
-            code = 1
-    if p.str("format"):
-        for o in objs:
-            proc.out(views.template(p.str("format"), o))
-    else:
-        proc.out(views.inspect_json(objs), end="")
-    return code
+            raise InspectError(f"Error response from daemon: {e}") from None
+
+    res = docker_inspect(p.args, lookup, p.str("format"))
+    proc.out(res.stdout, end="")
+    if res.stderr:
+        proc.err(res.stderr, end="")
+    return res.exit_code
 
 
 @cmd("rm", "remove", group="network")

@@ -54,6 +54,8 @@ class Container:
     finished_at: float | None = None
     exit_code: int = 0
     restarts: int = 0
+    pid: int = 0  # the main process's PID on the host (State.Pid), while running
+    files: dict[str, str] | None = None  # its filesystem's files, made from the image at first start
     place: Place | None = None
     sandbox: Sandbox | None = None
     app: Any = None  # what image.start returned

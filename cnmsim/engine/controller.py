@@ -169,6 +169,7 @@ class Controller:
         ep.gateway = jinfo.gateway
         ep.sandbox = sb
         sb.endpoints.append(ep)
+        ep.network.generation += 1
         try:
             self._update_gateway(sb)
         except Exception:
@@ -191,6 +192,7 @@ class Controller:
         sb.remove_interface(ep)
         drv.leave(ep.network.id, ep.id)
         ep.sandbox = None
+        ep.network.generation += 1
         self._update_gateway(sb)
 
     def _program(self, ep: Endpoint, sb: Sandbox) -> None:

@@ -153,7 +153,7 @@ class Daemon:
 
         runtime.start(self, c)
 
-    def stop_app(self, c: Container) -> None:
+    def stop_app(self, c: Container, graceful: bool = True) -> None:
         from cnmsim.engine import runtime
 
-        runtime.stop(self, c)
+        runtime.stop(self, c, graceful)

@@ -100,10 +100,13 @@ def start(d: Daemon, c: Container, attached: bool = False) -> None:
         raise
     c.sandbox = sb
     c.endpoints = {ep.network.id: ep for ep in joined}
-    c.place = Place(c.name, d.host, sb.ns, dict(c.image.files), flavour=c.image.flavour, container=c)
+    if c.files is None:  # the container's filesystem: the image's files, kept across restarts
+        c.files = dict(c.image.files)
+    c.place = Place(c.name, d.host, sb.ns, c.files, flavour=c.image.flavour, container=c)
     _write_files(d, c)
     d.lab.register_place(c.place, *([c.short_id, c.id] + ([c.name] if c.name not in d.lab.hosts else [])))
     c.state, c.started_at, c.exit_code = "running", d.lab.now, 0
+    c.pid = d.lab.next_pid()
     d.start_app(c)
 
 
@@ -132,11 +135,12 @@ def _attach(d: Daemon, c: Container, sb: Any, r: NetRequest) -> Endpoint:
     return ep
 
 
-def stop(d: Daemon, c: Container, code: int = 137) -> None:
-    """docker stop / the main process ended: the app stops, endpoints go, the sandbox goes."""
+def stop(d: Daemon, c: Container, code: int = 137, graceful: bool = True) -> None:
+    """docker stop / the main process ended: the app stops, endpoints go, the sandbox goes.
+    graceful=False is SIGKILL: the app gets no chance to log its shutdown."""
     if not c.running:
         return
-    d.stop_app(c)
+    d.stop_app(c, graceful)
     _teardown(d, c)
     c.state, c.finished_at, c.exit_code = "exited", d.lab.now, code
 
@@ -243,19 +247,27 @@ def dns_view(d: Daemon, c: Container) -> list[dnsnames.DnsNetwork]:
         return []
     out = []
     for ep in c.sandbox.endpoints:
-        net = ep.network
-        if not net.user_defined:
-            continue
-        rec: dict[str, list[str]] = {}
-        rev: dict[str, str] = {}
-        for other in net.endpoints.values():
-            if other.sandbox is None or not other.ip:
-                continue
-            for n in other.dns_names:
-                rec.setdefault(n.lower(), []).append(other.ip)
-            if other.dns_names:
-                rev.setdefault(other.ip, other.dns_names[0])
-        # a macvlan network without a parent is internal to the driver (dummy parent, no gateway)
-        internal = net.internal or (net.driver == "macvlan" and not net.options.get("parent"))
-        out.append(dnsnames.DnsNetwork(net.name, rec, rev, internal=internal))
+        if ep.network.user_defined:
+            out.append(_dns_records(ep.network))
     return out
+
+
+def _dns_records(net: Network) -> dnsnames.DnsNetwork:
+    """The network's name table, rebuilt only when its endpoints changed (net.generation)."""
+    cached = net.extra.get("dns")
+    if cached is not None and cached[0] == net.generation:
+        return cached[1]
+    rec: dict[str, list[str]] = {}
+    rev: dict[str, str] = {}
+    for other in net.endpoints.values():
+        if other.sandbox is None or not other.ip:
+            continue
+        for n in other.dns_names:
+            rec.setdefault(n.lower(), []).append(other.ip)
+        if other.dns_names:
+            rev.setdefault(other.ip, other.dns_names[0])
+    # a macvlan network without a parent is internal to the driver (dummy parent, no gateway)
+    internal = net.internal or (net.driver == "macvlan" and not net.options.get("parent"))
+    table = dnsnames.DnsNetwork(net.name, rec, rev, internal=internal)
+    net.extra["dns"] = (net.generation, table)
+    return table

@@ -60,6 +60,7 @@ class Network:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     user_subnet: bool = False  # created with --subnet (only then may containers ask for --ip)
     extra: dict[str, Any] = field(default_factory=dict)
+    generation: int = 0  # bumped whenever an endpoint joins or leaves (DNS tables follow it)
 
     @property
     def predefined(self) -> bool:

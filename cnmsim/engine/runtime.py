@@ -30,8 +30,9 @@ OCI_NOT_FOUND = ('failed to create task for container: failed to create shim tas
 
 def main_argv(c: Container) -> list[str]:
     img = c.image
-    entry = c.config.entrypoint or list(getattr(img, "entrypoint", []) or [])
-    return entry + (c.config.cmd or list(getattr(img, "cmd", []) or []))
+    if c.config.entrypoint:  # --entrypoint drops the image's Cmd too (only the run's words follow)
+        return c.config.entrypoint + c.config.cmd
+    return list(img.entrypoint) + (c.config.cmd or list(img.cmd))
 
 
 def _env(c: Container) -> dict[str, str]:

@@ -45,9 +45,8 @@ class Sandbox:
         return "/var/run/docker/netns/default" if self.host_mode else f"/var/run/docker/netns/{self.key}"
 
     def _next_ifname(self, prefix: str) -> str:
-        names = {link.name for link in self.ns.links()}
         i = 0
-        while f"{prefix}{i}" in names:
+        while self.ns.link_get(f"{prefix}{i}") is not None:
             i += 1
         return f"{prefix}{i}"
 
@@ -66,7 +65,7 @@ class Sandbox:
     def remove_interface(self, ep: Endpoint) -> None:
         if self.host_mode or not ep.ifname:
             return
-        if any(link.name == ep.ifname for link in self.ns.links()):
+        if self.ns.link_get(ep.ifname) is not None:
             self.ns.link_del(ep.ifname)
         ep.ifname = ""
 

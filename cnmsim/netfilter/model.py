@@ -115,8 +115,15 @@ class Ruleset:
     def table(self, name: str) -> Table:
         return self.tables[name]
 
-    def copy(self) -> Ruleset:
-        return copy.deepcopy(self)
+    def copy(self, tables: set[str] | None = None) -> Ruleset:
+        """A copy to change; with `tables`, only those are copied and the others shared
+        (iptables-restore text that names one table leaves the others untouched)."""
+        if tables is None:
+            return copy.deepcopy(self)
+        new = copy.copy(self)
+        new.tables = {n: copy.deepcopy(t) if n in tables else t for n, t in self.tables.items()}
+        new.present = set(self.present)
+        return new
 
     def touch(self) -> None:
         self.generation += 1

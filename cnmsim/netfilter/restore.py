@@ -46,7 +46,8 @@ class _Plain(Exception):
 
 
 def _restore(ruleset: Ruleset, text: str, noflush: bool, counters: bool) -> Ruleset:
-    rs = ruleset.copy()
+    named = {ln.strip()[1:].strip() for ln in text.split("\n") if ln.strip().startswith("*")}
+    rs = ruleset.copy(named if noflush else None)
     table: str | None = None
     touched = False
     pending: IptError | None = None  # a jump to a missing chain: nft reports it at COMMIT

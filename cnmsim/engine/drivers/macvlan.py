@@ -43,8 +43,8 @@ class MacvlanDriver(DriverBase):
         self.root = ctx.kernel.root
         self.networks: dict[str, MacvlanNet] = {}
 
-    def _links(self) -> dict[str, api.LinkInfo]:
-        return {link.name: link for link in self.root.links()}
+    def _has(self, name: str) -> bool:
+        return self.root.link_get(name) is not None
 
     def _make_vlan(self, parent: str) -> None:
         """createVlanLink: `eth0.10` becomes a vlan 10 sub-interface of eth0."""
@@ -53,7 +53,7 @@ class MacvlanDriver(DriverBase):
         base, _, vid_s = parent.rpartition(".")
         if not vid_s.isdigit() or not 1 <= int(vid_s) <= 4094:
             raise EngineError(f"vlan id must be between 1-4094, received: {vid_s}")
-        if base not in self._links():
+        if not self._has(base):
             raise EngineError(f"-o parent interface was not found on the host: {base}")
         self.root.link_add(api.Vlan(parent, base, int(vid_s)))
         self.root.link_set(parent, up=True)
@@ -71,7 +71,7 @@ class MacvlanDriver(DriverBase):
             parent, internal, created = f"dm-{nid[:12]}", True, True
             self.root.link_add(api.Dummy(parent))
             self.root.link_set(parent, up=True)
-        elif parent not in self._links():
+        elif not self._has(parent):
             self._make_vlan(parent)
             created = True
         for other in self.networks.values():
@@ -83,16 +83,15 @@ class MacvlanDriver(DriverBase):
     def delete_network(self, nid: str) -> None:
         net = self.networks.pop(nid)
         still_used = any(n.parent == net.parent for n in self.networks.values())
-        if net.created_parent and not still_used and net.parent in self._links():
+        if net.created_parent and not still_used and self._has(net.parent):
             self.root.link_del(net.parent)  # delVlanLink / the dummy parent
 
     def create_endpoint(self, nid: str, eid: str, iface: InterfaceInfo, options: dict[str, Any]) -> None:
         net = self.networks[nid]
         if iface.address is None:
             raise EngineError("no IPv4 address was allocated to the endpoint")
-        taken = self._links()
         name = ""
-        while not name or name in taken:
+        while not name or self._has(name):
             name = "veth" + f"{self.ctx.rng.getrandbits(28):07x}"
         mac = iface.mac or mac_from_ip(str(iface.address.ip))
         self.root.link_add(api.Macvlan(name, net.parent, net.mode))
@@ -102,7 +101,7 @@ class MacvlanDriver(DriverBase):
 
     def delete_endpoint(self, nid: str, eid: str) -> None:
         name = self.networks[nid].endpoints.pop(eid, None)
-        if name and name in self._links():  # never joined: still in the host namespace
+        if name and self._has(name):  # never joined: still in the host namespace
             self.root.link_del(name)
 
     def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: dict[str, Any]) -> None:

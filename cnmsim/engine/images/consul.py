@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+import simpy
+
 from cnmsim.apps.dnsd import serve_dns
 from cnmsim.apps.httpd import Request, Response, serve_http
 from cnmsim.engine.images.base import PATH, AppContext, Image
@@ -194,7 +196,10 @@ class ConsulAgent:
         self.log("INFO", "agent: Consul agent running!")
 
     def elect(self) -> Generator[Any, Any, None]:
-        yield self.ctx.sim.timeout(ELECTION)
+        try:
+            yield self.ctx.sim.timeout(ELECTION)
+        except simpy.Interrupt:
+            return  # stopped before the election
         raft = f"Node at {self.bind}:8300"
         self.log("WARN", "agent.server.raft: heartbeat timeout reached, starting election: "
                          "last-leader-addr= last-leader-id=")

@@ -97,8 +97,15 @@ class SimNetns(IpvsVerbs):
         return self.local_addrs.get(ip) or (lo if ip.startswith("127.") and lo.admin_up else None)
 
     def local_route(self, dst: str) -> RouteEntry:
-        return RouteEntry(net=IPv4Network(dst + "/32"), dev=self._local_lo, scope="host",
-                          type="local", src=dst, proto="kernel")
+        """The local-table route to one of our addresses (src: that address), or for the rest of
+        127.0.0.0/8 the `local 127.0.0.0/8 ... src 127.0.0.1` route (src: lo's address)."""
+        if dst in self.local_addrs:
+            return RouteEntry(net=IPv4Network(dst + "/32"), dev=self._local_lo, scope="host",
+                              type="local", src=dst, proto="kernel")
+        lo_addr = next((str(a.iface.ip) for a in self.ifaddrs if a.dev is self._local_lo
+                        and IPv4Address(dst) in a.iface.network), "127.0.0.1")
+        return RouteEntry(net=IPv4Network("127.0.0.0/8"), dev=self._local_lo, scope="host",
+                          type="local", src=lo_addr, proto="kernel")
 
     def host_net(self, dst: str) -> IPv4Network:
         return IPv4Network(dst + "/32")
@@ -165,8 +172,8 @@ class SimNetns(IpvsVerbs):
         self.main.remove(lambda e: e.dev is dev)
         self.neigh.entries = {k: e for k, e in self.neigh.entries.items() if e.dev is not dev}
         self.devices.pop(dev.name, None)
-        for k in [k for k in self.sysctls if k.startswith(f"net.ipv4.conf.{dev.name}.")]:
-            del self.sysctls[k]
+        for k in sc.CONF_DEFAULTS:  # the per-device keys _add_conf made
+            self.sysctls.pop(sc.conf_key(dev.name, k), None)
 
     def on_link_change(self, dev: NetDevice) -> None:
         """Admin up adds the connected routes of dev's addresses; down removes them."""
@@ -287,6 +294,10 @@ class SimNetns(IpvsVerbs):
 
     def links(self) -> list[api.LinkInfo]:
         return [link_info(d) for d in sorted(self.devices.values(), key=lambda d: d.ifindex)]
+
+    def link_get(self, name: str) -> api.LinkInfo | None:
+        d = self.devices.get(name)
+        return None if d is None else link_info(d)
 
     # ------------------------------------------------------------ api: addresses
     def addr_add(self, dev: str, cidr: str, *, broadcast: str | None = None) -> None:

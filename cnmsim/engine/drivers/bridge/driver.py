@@ -118,7 +118,7 @@ class BridgeDriver(DriverBase):
     def _undo_network(self, net: BridgeNetwork) -> None:
         if self.iptables:
             self.fw.remove_network(net.bridge, net.subnet, net.icc, net.masq, net.internal)
-        if any(link.name == net.bridge for link in self.root.links()):
+        if self.root.link_get(net.bridge) is not None:
             self.root.link_del(net.bridge)
 
     def delete_network(self, nid: str) -> None:
@@ -127,10 +127,9 @@ class BridgeDriver(DriverBase):
 
     # ------------------------------------------------------------ endpoints
     def _veth_name(self) -> str:
-        taken = {link.name for link in self.root.links()}
         while True:
             name = "veth" + f"{self.ctx.rng.getrandbits(28):07x}"
-            if name not in taken:
+            if self.root.link_get(name) is None:
                 return name
 
     def create_endpoint(self, nid: str, eid: str, iface: InterfaceInfo, options: dict[str, Any]) -> None:
@@ -160,7 +159,7 @@ class BridgeDriver(DriverBase):
 
     def delete_endpoint(self, nid: str, eid: str) -> None:
         ep = self.networks[nid].endpoints.pop(eid, None)
-        if ep and any(link.name == ep.host_veth for link in self.root.links()):
+        if ep and self.root.link_get(ep.host_veth) is not None:
             self.root.link_del(ep.host_veth)
 
     def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: dict[str, Any]) -> None:

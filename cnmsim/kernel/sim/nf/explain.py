@@ -67,6 +67,10 @@ def why(table: str, chain: str, rule: Rule | None, verdict: str) -> str:
         return "it belongs to a connection that was already accepted (conntrack state)"
     if verdict == "accept" and rule.iif and rule.oif == rule.iif and rule.oif_neg:
         return "traffic leaving a Docker network is allowed"
+    if verdict == "dnat" and chain == "DOCKER_OUTPUT":
+        return "Docker's embedded DNS: 127.0.0.11:53 goes to the resolver's own port in this container"
+    if verdict == "snat" and chain == "DOCKER_POSTROUTING":
+        return "Docker's embedded DNS: the answer looks as if it came from 127.0.0.11:53"
     if verdict == "dnat" and chain.startswith("DOCKER"):
         return "a published port: Docker sends the host port to the container"
     if verdict == "masquerade":
