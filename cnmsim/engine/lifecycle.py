@@ -105,6 +105,8 @@ def start(d: Daemon, c: Container, attached: bool = False) -> None:
     c.place = Place(c.name, d.host, sb.ns, c.files, flavour=c.image.flavour, container=c)
     _write_files(d, c)
     d.lab.register_place(c.place, *([c.short_id, c.id] + ([c.name] if c.name not in d.lab.hosts else [])))
+    if sb.key:
+        d.lab.bus.alias(d.host.name, sb.key, c.name)  # traces say host-A[web], not the sandbox key
     c.state, c.started_at, c.exit_code = "running", d.lab.now, 0
     c.pid = d.lab.next_pid()
     d.start_app(c)
@@ -151,6 +153,8 @@ def _teardown(d: Daemon, c: Container) -> None:
         ctl.delete_endpoint(ep)
     c.endpoints = {}
     if c.sandbox is not None:
+        if c.sandbox.key:
+            d.lab.bus.alias(d.host.name, c.sandbox.key, None)
         ctl.delete_sandbox(c.sandbox)
         c.sandbox = None
     if c.place is not None:

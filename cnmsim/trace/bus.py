@@ -27,13 +27,22 @@ def summarize(frame: Frame) -> str:
 class TraceBus:
     """Fan-out of trace events to subscribed sinks, in emission order."""
 
-    __slots__ = ("on", "_sinks", "_seq", "_clock")
+    __slots__ = ("on", "_sinks", "_seq", "_clock", "aliases")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.on = False  # True while at least one sink is subscribed
         self._sinks: list[Sink] = []
         self._seq = 0
         self._clock = clock
+        self.aliases: dict[tuple[str, str], str] = {}  # (host, netns) -> the name traces show
+
+    def alias(self, host: str, ns: str, name: str | None) -> None:
+        """Name a namespace in traces by what it is to the reader (a container's name rather
+        than its sandbox key); None forgets the alias."""
+        if name is None:
+            self.aliases.pop((host, ns), None)
+        else:
+            self.aliases[(host, ns)] = name
 
     def subscribe(self, sink: Sink) -> Sink:
         self._sinks.append(sink)
@@ -49,6 +58,8 @@ class TraceBus:
              frame: Frame | None = None, **extra: Any) -> None:
         """Record one decision; call only under `if bus.on:`."""
         self._seq += 1
+        if ns and self.aliases:
+            ns = self.aliases.get((host, ns), ns)
         ev = TraceEvent(
             t=self._clock(), seq=self._seq, host=host, ns=ns, dev=dev, stage=stage,
             verdict=verdict, reason=reason, pkt=frame.id if frame is not None else 0,
