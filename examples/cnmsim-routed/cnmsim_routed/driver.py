@@ -43,7 +43,7 @@ class RoutedDriver(DriverBase):
 
     def delete_endpoint(self, nid: str, eid: str) -> None:
         host, _, _ = self.networks[nid].pop(eid)
-        if any(link.name == host for link in self.root.links()):
+        if self.root.link_get(host) is not None:
             self.root.link_del(host)  # its /32 route goes with it
 
     def join(self, nid: str, eid: str, sbox_key: str, jinfo: JoinInfo, options: dict[str, Any]) -> None:
