@@ -98,6 +98,7 @@ class BridgeDriver(DriverBase):
         root = self.root
         root.link_add(api.Bridge(br))
         try:
+            root.link_set(br, address=self._random_mac())  # setupDevice: so it never follows its ports
             if net.mtu != 1500:
                 root.link_set(br, mtu=net.mtu)
             if net.gateway is not None:
@@ -105,7 +106,7 @@ class BridgeDriver(DriverBase):
             if self.iptables:
                 self.fw.add_network(br, net.subnet, net.icc, net.masq, internal)
                 self.fw.arrange_user_chain()
-                if not net.icc:
+                if not net.icc or not self.proxy:  # enableBrNfCallIptables (facts §1.4, §1.6)
                     root.sysctl_set("net.bridge.bridge-nf-call-iptables", "1")
             if not self.proxy:
                 root.sysctl_set(f"net.ipv4.conf.{br}.route_localnet", "1")
@@ -124,6 +125,12 @@ class BridgeDriver(DriverBase):
     def delete_network(self, nid: str) -> None:
         net = self.networks.pop(nid)
         self._undo_network(net)
+
+    def _random_mac(self) -> str:
+        """netutils.GenerateRandomMAC: random bytes, multicast bit cleared, local bit set."""
+        b = [self.ctx.rng.getrandbits(8) for _ in range(6)]
+        b[0] = (b[0] & 0xFE) | 0x02
+        return ":".join(f"{x:02x}" for x in b)
 
     # ------------------------------------------------------------ endpoints
     def _veth_name(self) -> str:

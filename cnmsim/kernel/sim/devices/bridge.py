@@ -129,7 +129,7 @@ class BridgeDevice(NetDevice):
             self.flood(frame, port, local=True)
             return True
         e = self.lookup(dst)
-        if e is not None and e.local:
+        if dst == self.mac or (e is not None and e.local):  # the bridge's own address has a local entry
             self.trace("bridge:local", "deliver", f"{dst} is the bridge's own address; up the stack of {self.name}", frame)
             NetDevice.receive(self, frame)
             return True
