@@ -154,7 +154,11 @@ class Lab:
         """Let simulated time pass (background jobs, timers, gossip go on)."""
         sink = self._record()
         try:
-            self.env.run(until=self.env.now + float(seconds))
+            if float(seconds) > 0:
+                self.env.run(until=self.env.now + float(seconds))
+            else:  # wait 0: what is due now happens, time does not move
+                while self.env.peek() <= self.env.now:
+                    self.env.step()
         finally:
             self._stop(sink)
         return Result(0, trace=sink.trace if sink else Trace())

@@ -113,6 +113,8 @@ def test_nginx_with_another_command_or_quiet_entrypoint() -> None:
     lab = make_lab("web")
     assert Box(lab, "web", "nginx", cmd=["sh"]).app is None  # docker run nginx sh: no server
     version = Box(lab, "web", "nginx", cmd=["nginx", "-v"])
+    assert version.app is not None  # the image's program ran (it is not a command for the engine)
+    lab.wait(0)
     assert version.err() == ["nginx version: nginx/1.27.3"] and version.exit_code == 0
     quiet = Box(lab, "web", "nginx", env={"NGINX_ENTRYPOINT_QUIET_LOGS": "1"})
     assert quiet.out() == [] and quiet.err()

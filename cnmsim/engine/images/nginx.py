@@ -24,7 +24,6 @@ from cnmsim.apps.httpd import (
     NGINX_INDEX,
     NGINX_MTIME,
     NGINX_VERSION,
-    HttpServer,
     Request,
     Response,
     nginx_handler,
@@ -148,8 +147,11 @@ def notice(ctx: AppContext, text: str, pid: int = 1) -> None:
     ctx.err(f"{error_time(ctx.now)} [notice] {pid}#{pid}: {text}")
 
 
-def start_nginx(ctx: AppContext) -> HttpServer | None:
-    """`/docker-entrypoint.sh nginx -g 'daemon off;'`; None when the command is not nginx."""
+def start_nginx(ctx: AppContext) -> Any:
+    """`/docker-entrypoint.sh nginx -g 'daemon off;'`; None when the command is not nginx.
+
+    Otherwise a handle (the server, or the context while nginx retries or prints its version
+    and exits): the engine must not mistake a failing nginx for a command to run itself."""
     if not ctx.cmd or ctx.cmd[0].rsplit("/", 1)[-1] not in ("nginx", "nginx-debug"):
         return None
     lines = entrypoint_lines(ctx.place.files)  # the scripts run (and edit default.conf) anyway
@@ -158,14 +160,14 @@ def start_nginx(ctx: AppContext) -> HttpServer | None:
             ctx.out(line)
     if "-v" in ctx.cmd[1:]:
         ctx.err(f"nginx version: nginx/{NGINX_VERSION}")
-        ctx.exit(0)
-        return None
+        ctx.process(_exit_soon(ctx, 0))
+        return ctx
     site = NginxSite(ctx)
     try:
         srv = serve_http(ctx.place, 80, site.handle, server=f"nginx/{NGINX_VERSION}", on_request=site.log)
     except OutputError:
         ctx.process(_cannot_bind(ctx))
-        return None
+        return ctx
     for text in ('using the "epoll" event method', f"nginx/{NGINX_VERSION}",
                  "built by gcc 12.2.0 (Debian 12.2.0-14)", f"OS: Linux {KERNEL}",
                  "getrlimit(RLIMIT_NOFILE): 1048576:1048576", "start worker processes"):
@@ -189,12 +191,18 @@ def start_nginx(ctx: AppContext) -> HttpServer | None:
     return srv
 
 
+def _exit_soon(ctx: AppContext, code: int) -> Generator[Any, Any, None]:
+    yield ctx.sim.timeout(0)
+    ctx.exit(code)
+
+
 def _cannot_bind(ctx: AppContext) -> Generator[Any, Any, None]:
     """Port 80 taken (a shared network namespace): nginx retries five times, then exits 1."""
     for _ in range(5):
-        msg = "bind() to 0.0.0.0:80 failed (98: Address already in use)"
-        ctx.err(f"{error_time(ctx.now)} [emerg] 1#1: {msg}")
-        ctx.err(f"nginx: [emerg] {msg}")
+        for addr in ("0.0.0.0:80", "[::]:80"):  # the entrypoint enabled `listen [::]:80` too
+            msg = f"bind() to {addr} failed (98: Address already in use)"
+            ctx.err(f"{error_time(ctx.now)} [emerg] 1#1: {msg}")
+            ctx.err(f"nginx: [emerg] {msg}")
         yield ctx.sim.timeout(0.5)
     ctx.err(f"{error_time(ctx.now)} [emerg] 1#1: still could not bind()")
     ctx.err("nginx: [emerg] still could not bind()")

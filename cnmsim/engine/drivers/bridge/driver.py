@@ -106,7 +106,9 @@ class BridgeDriver(DriverBase):
             if self.iptables:
                 self.fw.add_network(br, net.subnet, net.icc, net.masq, internal)
                 self.fw.arrange_user_chain()
-                if not net.icc or not self.proxy:  # enableBrNfCallIptables (facts §1.4, §1.6)
+                # setupBridgeNetFiltering runs when ICC is off in libnetwork 20.10-27.x (newer
+                # engines also when the userland proxy is off, facts §1.4)
+                if not net.icc:
                     root.sysctl_set("net.bridge.bridge-nf-call-iptables", "1")
             if not self.proxy:
                 root.sysctl_set(f"net.ipv4.conf.{br}.route_localnet", "1")
@@ -127,10 +129,8 @@ class BridgeDriver(DriverBase):
         self._undo_network(net)
 
     def _random_mac(self) -> str:
-        """netutils.GenerateRandomMAC: random bytes, multicast bit cleared, local bit set."""
-        b = [self.ctx.rng.getrandbits(8) for _ in range(6)]
-        b[0] = (b[0] & 0xFE) | 0x02
-        return ":".join(f"{x:02x}" for x in b)
+        """setupDevice's bridge MAC up to Engine 27 (netutils genMAC): 02:42 + 4 random bytes."""
+        return "02:42:" + ":".join(f"{self.ctx.rng.getrandbits(8):02x}" for _ in range(4))
 
     # ------------------------------------------------------------ endpoints
     def _veth_name(self) -> str:
