@@ -9,7 +9,7 @@ APT_PKGS := tshark iproute2 iptables ipset iputils-ping bridge-utils procps
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q -e '.[test,notebooks,real]'
 	touch $(STAMP)
 

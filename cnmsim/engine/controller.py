@@ -86,7 +86,8 @@ class Controller:
             ipam = self.ipam(ipam_driver)
             wants_gw = getattr(drv, "wants_gateway", True) or any(c.gateway for c in net.ipam_confs)
             space = ipam.default_address_spaces()[0 if net.scope == "local" else 1]
-            net.ipam_infos = netconfig.allocate_network(ipam, net.ipam_confs, name, net.id, wants_gw, space)
+            net.ipam_infos = netconfig.allocate_network(ipam, net.ipam_confs, name, net.id, wants_gw, space,
+                                                        options=net.ipam_options)
             if not net.ipam_confs:
                 net.ipam_confs = [netconfig.IpamConf(subnet=str(i.subnet),
                                                      gateway=str(i.gateway.ip) if i.gateway else "")
@@ -197,7 +198,11 @@ class Controller:
 
     def _program(self, ep: Endpoint, sb: Sandbox) -> None:
         drv = self.driver(ep.network.driver)
-        ep.bindings = drv.program_external_connectivity(ep.network.id, ep.id, list(sb.port_bindings), {})
+        try:
+            ep.bindings = drv.program_external_connectivity(ep.network.id, ep.id, list(sb.port_bindings), {})
+        except EngineError as e:  # sandbox.go: the driver's error with the endpoint named
+            raise EngineError(f"driver failed programming external connectivity on endpoint {ep.name} "
+                              f"({ep.id}): {e}") from None
 
     def _update_gateway(self, sb: Sandbox) -> None:
         """Default route and published ports go with the gateway endpoint (ProgramExternalConnectivity).

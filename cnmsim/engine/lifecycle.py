@@ -60,12 +60,30 @@ def create(d: Daemon, cfg: ContainerConfig, name: str | None, image: Any) -> Con
 
 
 def _check_request(net: Network, r: NetRequest) -> None:
-    if r.ip and not net.user_defined:
-        raise EngineError(IP_ONLY_USER)
-    if r.ip and not net.user_subnet:  # daemon/network.go: only networks created with --subnet
-        raise EngineError(IP_NEEDS_SUBNET)
-    if r.aliases and not net.user_defined:
-        raise EngineError(ALIAS_ONLY_USER)
+    """validateEndpointSettings (Engine 25+): every problem listed, wrapped twice
+    ("invalid config for network N: invalid endpoint settings:\n..."); one problem is
+    printed bare, several as "* " lines (moby internal/multierror)."""
+    from ipaddress import IPv4Address
+
+    errs = []
+    if not net.user_defined:
+        if r.ip:
+            errs.append(IP_ONLY_USER)
+        if r.aliases:
+            errs.append(ALIAS_ONLY_USER)
+    elif r.ip:
+        try:
+            addr = IPv4Address(r.ip)
+        except ValueError:
+            addr = None
+            errs.append(f"invalid IPv4 address: {r.ip}")
+        if not net.user_subnet:  # only networks created with --subnet take a static address
+            errs.append(IP_NEEDS_SUBNET)
+        elif addr is not None and not any(addr in i.subnet for i in net.ipam_infos):
+            errs.append(f"no configured subnet or ip-range contain the IP address {r.ip}")
+    if errs:
+        body = errs[0] if len(errs) == 1 else "* " + "\n* ".join(errs)
+        raise EngineError(f"invalid config for network {net.name}: invalid endpoint settings:\n{body}")
 
 
 def _random_name(d: Daemon) -> str:

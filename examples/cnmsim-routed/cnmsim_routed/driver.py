@@ -25,6 +25,17 @@ class RoutedDriver(DriverBase):
 
     def create_network(self, nid: str, name: str, options: dict[str, str], ipv4: list, internal: bool) -> None:
         self.networks[nid] = {}
+        self._allow_forwarding()
+
+    def _allow_forwarding(self) -> None:
+        """Calico's own filter chain: workload traffic is forwarded whatever FORWARD's policy
+        (Docker sets it to DROP), jumped to from FORWARD, as iptables-restore text."""
+        saved = self.root.iptables_save("filter")
+        if ":cali-FORWARD " in saved:
+            return
+        self.root.iptables_restore("*filter\n:cali-FORWARD - [0:0]\n-A cali-FORWARD -i cali+ -j ACCEPT\n"
+                                   "-A cali-FORWARD -o cali+ -j ACCEPT\n-A FORWARD -j cali-FORWARD\nCOMMIT\n",
+                                   noflush=True)
 
     def delete_network(self, nid: str) -> None:
         self.networks.pop(nid, None)
