@@ -1,0 +1,1 @@
+"""Docker swarm mode: the gossip control plane (memberlist + networkdb) and, later, services."""
