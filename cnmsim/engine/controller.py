@@ -93,7 +93,7 @@ class Controller:
                                                      gateway=str(i.gateway.ip) if i.gateway else "")
                                   for i in net.ipam_infos]
         try:
-            drv.create_network(net.id, name, net.options, net.ipam_infos, internal)
+            _kernel_call(drv.create_network, net.id, name, net.options, net.ipam_infos, internal)
         except Exception:
             if net.ipam_infos:
                 netconfig.release_network(self.ipam(ipam_driver), net.ipam_infos)
@@ -122,7 +122,7 @@ class Controller:
             ep.address = netconfig.allocate_endpoint(ipam, net.ipam_infos, ip, net.name, net.id)
         iface = InterfaceInfo(ep.address, mac)
         try:
-            drv.create_endpoint(net.id, ep.id, iface, {})
+            _kernel_call(drv.create_endpoint, net.id, ep.id, iface, {})
         except Exception:
             if ipam is not None and ep.address is not None:
                 netconfig.release_endpoint(ipam, net.ipam_infos, str(ep.address.ip))
@@ -158,11 +158,11 @@ class Controller:
 
         drv = self.driver(ep.network.driver)
         jinfo = JoinInfo()
-        drv.join(ep.network.id, ep.id, sb.key, jinfo, {})
+        _kernel_call(drv.join, ep.network.id, ep.id, sb.key, jinfo, {})
         try:
-            sb.add_interface(ep, jinfo.src_name, jinfo.dst_prefix)
+            _kernel_call(sb.add_interface, ep, jinfo.src_name, jinfo.dst_prefix)
             for r in jinfo.static_routes:
-                sb.ns.route_add(api.Route(dst=r.destination, via=r.next_hop, dev=ep.ifname))
+                _kernel_call(sb.ns.route_add, api.Route(dst=r.destination, via=r.next_hop, dev=ep.ifname))
         except Exception:
             sb.remove_interface(ep)
             drv.leave(ep.network.id, ep.id)
@@ -223,3 +223,13 @@ class Controller:
                 raise
         sb.gateway_ep = new
         sb.set_default_route(new)
+
+
+def _kernel_call(fn: Any, *args: Any) -> Any:
+    """A netlink refusal reaches the user as the daemon's error, as libnetwork returns it."""
+    from cnmsim.kernel.api import KernelError
+
+    try:
+        return fn(*args)
+    except KernelError as e:
+        raise EngineError(str(e).removeprefix("RTNETLINK answers: ").lower()) from None

@@ -134,7 +134,7 @@ class IPv4Stack:
             icmp_mod.send_error(ns, frame, 11, 0)
             return
         if ns.bus.on:
-            ns.trace(dev.name, "route:lookup", "forward", f"{ip.dst} via route '{rt.describe()}'", frame)
+            ns.trace(rt.dev.name, "route:lookup", "forward", f"{ip.dst} via route '{rt.describe()}'", frame)
         if self.too_big(rt, frame, ip):  # ip_forward checks the MTU before the FORWARD hook
             icmp_mod.send_error(ns, frame, 3, 4, mtu=self.path_mtu(rt, ip.dst))
             return

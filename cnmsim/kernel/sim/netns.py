@@ -51,7 +51,7 @@ class SimNetns(IpvsVerbs):
     def __init__(self, kernel: SimKernel, name: str) -> None:
         self.kernel = kernel
         self.name = name
-        self.label = kernel.hostname + (f"[{name}]" if name else "")
+        self._label = kernel.hostname + (f"[{name}]" if name else "")
         self.bus = kernel.ctx.bus
         self.next_ifindex = 1
         self.devices: dict[str, NetDevice] = {}
@@ -540,6 +540,13 @@ class SimNetns(IpvsVerbs):
             else:
                 out.append(key.replace(".", "/"))
         return out
+
+    @property
+    def label(self) -> str:
+        """host[netns] for explanations; a namespace the trace bus has an alias for (a container's
+        sandbox) reads host[container]."""
+        alias = self.kernel.ctx.bus.aliases.get((self.kernel.hostname, self.name)) if self.name else None
+        return f"{self.kernel.hostname}[{alias}]" if alias else self._label
 
     def __repr__(self) -> str:
         return f"<SimNetns {self.label}>"

@@ -185,7 +185,7 @@ def _macvlan(ns: SimNetns, spec: api.Macvlan) -> None:
     lower = ns.dev(spec.parent)
     if isinstance(lower, MacvlanDevice):
         lower = lower.lower  # a macvlan on a macvlan hangs off the real lower device
-    if lower.kind == "loopback" or not lower.arp:
+    if lower.kind == "loopback":  # macvlan_port_create: only non-Ethernet or loopback lowers are refused
         raise KernelError("RTNETLINK answers: Invalid argument", "EINVAL")
     port = port_of(lower)
     if port is None:
