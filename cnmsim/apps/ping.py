@@ -111,9 +111,11 @@ def ping(proc: Proc) -> Generator[Any, Any, int]:
         while True:
             now = env.now
             if seq - seq0 < count and now >= next_send and (deadline is None or now - start < deadline):
-                ip = IP(dst=dst, ttl=ttl) / ICMP(id=sock.ident, seq=seq & 0xFFFF)
+                ip = IP(dst=dst, ttl=ttl)
+                icmp = ICMP(id=sock.ident, seq=seq & 0xFFFF)
                 if size:
-                    ip = ip / Raw(b"\x00" * size)
+                    icmp.add_payload(Raw(b"\x00" * size))
+                ip.add_payload(icmp)  # not `/`, which copies both sides
                 try:
                     sock.send(ip, opts.get("I"))
                 except OutputError as e:

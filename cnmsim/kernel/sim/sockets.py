@@ -105,8 +105,10 @@ class UdpSocket(Socket):
             self.bind()
         assert self.local is not None
         src = self.local[0] if self.local[0] != "0.0.0.0" else None
-        ip = IP(dst=addr[0], ttl=ttl, **({"src": src} if src else {})) / UDP(
-            sport=self.local[1], dport=addr[1]) / Raw(data)
+        ip = IP(dst=addr[0], ttl=ttl, **({"src": src} if src else {}))
+        udp = UDP(sport=self.local[1], dport=addr[1])
+        udp.add_payload(Raw(data))  # add_payload, not `/`: `/` copies both layers
+        ip.add_payload(udp)
         return self.ns.stack.output(ip)
 
     def send(self, data: bytes) -> Frame:
