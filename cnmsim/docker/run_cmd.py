@@ -110,23 +110,33 @@ def build_config(p: Any, d: Any) -> tuple[ContainerConfig, str | None, Any, list
     return cfg, p.str("name") or None, image, warnings
 
 
-@cmd("run")
-@cmd("run", group="container")
-def run(proc: Proc, d: Any, argv: list[str]) -> Generator[Any, Any, int]:
+def _create(proc: Proc, d: Any, argv: list[str], verb: str) -> tuple[Any, Any]:
+    """What run and create share: the flags, the image, the warnings, the container record.
+    Returns (parsed flags, container), or (None, exit status) when refused."""
     p = parse(argv, RUN_FLAGS, interspersed=False)
     if not p.args:
-        proc.err("docker: 'docker run' requires at least 1 argument.\nSee 'docker run --help'.\n\n"
-                 "Usage:  docker run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nCreate and run a new container from an image")
-        return 125
+        what = ("Create and run a new container from an image" if verb == "run"
+                else "Create a new container")
+        proc.err(f"docker: 'docker {verb}' requires at least 1 argument.\nSee 'docker {verb} --help'.\n\n"
+                 f"Usage:  docker {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n{what}")
+        return None, 125
     cfg, name, image, warnings = build_config(p, d)
     if image is None:
         from cnmsim.engine.images import registry
 
-        proc.err(registry.run_error(p.args[0], "run"), end="")
-        return registry.RUN_EXIT
+        proc.err(registry.run_error(p.args[0], verb), end="")
+        return None, registry.RUN_EXIT
     for w in warnings:
         proc.err(w)
-    c = lifecycle.create(d, cfg, name, image)
+    return p, lifecycle.create(d, cfg, name, image)
+
+
+@cmd("run")
+@cmd("run", group="container")
+def run(proc: Proc, d: Any, argv: list[str]) -> Generator[Any, Any, int]:
+    p, c = _create(proc, d, argv, "run")
+    if p is None:
+        return c
     try:
         lifecycle.start(d, c, attached=not p.bool("detach"))
     except EngineError as e:
@@ -140,16 +150,9 @@ def run(proc: Proc, d: Any, argv: list[str]) -> Generator[Any, Any, int]:
 @cmd("create")
 @cmd("create", group="container")
 def create(proc: Proc, d: Any, argv: list[str]) -> int:
-    p = parse(argv, RUN_FLAGS, interspersed=False)
-    cfg, name, image, warnings = build_config(p, d)
-    if image is None:
-        from cnmsim.engine.images import registry
-
-        proc.err(registry.run_error(p.args[0], "create"), end="")
-        return registry.RUN_EXIT
-    for w in warnings:
-        proc.err(w)
-    c = lifecycle.create(d, cfg, name, image)
+    p, c = _create(proc, d, argv, "create")
+    if p is None:
+        return c
     proc.out(c.id)
     return 0
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnmsim.engine import registry
 from cnmsim.engine.driverapi import DriverContext, InterfaceInfo, JoinInfo
-from cnmsim.engine.errors import Conflict, EngineError, Forbidden, NotFound
+from cnmsim.engine.errors import Conflict, EngineError, Forbidden, NotFound, find_by_ref
 from cnmsim.engine.ipam import netconfig
 from cnmsim.engine.network import Endpoint, Network
 from cnmsim.engine.sandbox import Sandbox
@@ -57,18 +57,8 @@ class Controller:
     # ------------------------------------------------------------ networks
     def network(self, ref: str) -> Network:
         """By full id, then name, then unique id prefix (daemon FindNetwork)."""
-        for n in self.networks.values():
-            if n.id == ref:
-                return n
-        named = [n for n in self.networks.values() if n.name == ref]
-        if named:
-            return named[0]
-        pref = [n for n in self.networks.values() if ref and n.id.startswith(ref)]
-        if len(pref) == 1:
-            return pref[0]
-        if len(pref) > 1:
-            raise EngineError(f"network {ref} is ambiguous ({len(pref)} matches found based on ID prefix)")
-        raise NotFound(f"network {ref} not found")
+        return find_by_ref(list(self.networks.values()), ref, lambda n: n.name, "network {ref} not found",
+                           "network {ref} is ambiguous ({n} matches found based on ID prefix)")
 
     def new_network(self, name: str, driver: str = "bridge", *, ipam_driver: str = "default",
                     ipam_confs: list[IpamConf] | None = None, ipam_options: dict[str, str] | None = None,

@@ -110,18 +110,10 @@ class Daemon:
     # ------------------------------------------------------------ lookups
     def container(self, ref: str) -> Container:
         """By full id, name (with or without /), then unique id prefix."""
-        from cnmsim.engine.errors import NotFound
+        from cnmsim.engine.errors import find_by_ref
 
-        ref_name = ref.lstrip("/")
-        for c in self.containers.values():
-            if c.id == ref or c.name == ref_name:
-                return c
-        pref = [c for c in self.containers.values() if ref and c.id.startswith(ref)]
-        if len(pref) == 1:
-            return pref[0]
-        if len(pref) > 1:
-            raise EngineError(f"multiple IDs found with provided prefix: {ref}")
-        raise NotFound(f"No such container: {ref}")
+        return find_by_ref(list(self.containers.values()), ref.lstrip("/"), lambda c: c.name,
+                           "No such container: {ref}", "multiple IDs found with provided prefix: {ref}")
 
     def __repr__(self) -> str:
         return f"<Daemon {self.host.name} networks={[n.name for n in self.controller.networks.values()]}>"

@@ -28,3 +28,20 @@ class Conflict(EngineError):
 class Forbidden(EngineError):
     def __init__(self, message: str) -> None:
         super().__init__(message, 403)
+
+
+def find_by_ref(items: list, ref: str, name_of: object, not_found: str, ambiguous: str) -> object:
+    """The daemon's lookup of a network or container: full id, then name, then a unique id
+    prefix; `not_found` / `ambiguous` are the messages ({ref} and {n} are filled in)."""
+    for x in items:
+        if x.id == ref:
+            return x
+    for x in items:
+        if name_of(x) == ref:  # type: ignore[operator]
+            return x
+    pref = [x for x in items if ref and x.id.startswith(ref)]
+    if len(pref) == 1:
+        return pref[0]
+    if len(pref) > 1:
+        raise EngineError(ambiguous.format(ref=ref, n=len(pref)))
+    raise NotFound(not_found.format(ref=ref))
