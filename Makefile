@@ -10,7 +10,7 @@ APT_PKGS := tshark iproute2 iptables ipset iputils-ping bridge-utils procps
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
-	$(BIN)/pip install -q -e '.[test,notebooks,real]'
+	$(BIN)/pip install -q -e '.[test,notebooks,real,study]'
 	touch $(STAMP)
 
 # Debian tools the tests compare against (tshark reads our pcaps; ip/iptables are the real kernel oracle).

@@ -92,3 +92,43 @@ def shell(file: str | None, seed: int) -> None:
             click.echo(r.output, nl=False)
         else:
             lab.wait(step.seconds)
+
+
+@main.command()
+@click.option("--nodes", "-n", type=click.IntRange(2), required=True, help="Cluster size.")
+@click.option("--config", "config", type=click.Choice(["lan", "wan", "local"]), default="lan",
+              show_default=True, help="memberlist preset.")
+@click.option("--loss", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Packet loss probability on every link.")
+@click.option("--crash", type=click.IntRange(0), default=0, show_default=True,
+              help="Random nodes to crash (at a quarter of the run, at most 10 s).")
+@click.option("--duration", type=click.FloatRange(0.0, min_open=True), default=60.0,
+              show_default=True, help="Simulated seconds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lifeguard/--no-lifeguard", default=True, show_default=True,
+              help="Lifeguard's local health and dynamic suspicion.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def gossip(nodes: int, config: str, loss: float, crash: int, duration: float, seed: int,
+           lifeguard: bool, as_json: bool) -> None:
+    """Run one SWIM gossip study (memberlist) and print its metrics."""
+    import json
+
+    from cnmsim.swarm.gossip.study import run_study
+
+    if crash >= nodes:
+        raise click.BadParameter("must be less than --nodes", param_hint="--crash")
+    r = run_study(nodes, config=config, loss=loss, crash=crash, duration=duration, seed=seed,
+                  lifeguard=lifeguard)
+    rec = r.as_record()
+    if as_json:
+        click.echo(json.dumps(rec))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"gossip study: {nodes} nodes, {config}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in rec.items():
+        t.add_row(k, "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v))
+    Console().print(t)

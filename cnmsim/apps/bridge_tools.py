@@ -2,6 +2,10 @@
 
 `bridge` exits 255 on every error, including the kernel's (`RTNETLINK answers: ...`); brctl
 exits 1 and prints its usage on stdout.
+
+`bridge link show` takes `dev DEV` and skips any other word; in 6.1 that includes `master BR`,
+so every port is listed (checked against the real 6.1 binary).  iproute2 6.5 added the `master`
+filter (commit "bridge: link: allow filtering on bridge name"): set IPROUTE2 = (6, 5) for it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ where  OBJECT := { link | fdb | mdb | vlan | monitor }
        OPTIONS := { -V[ersion] | -s[tatistics] | -d[etails] |
                     -o[neline] | -t[imestamp] | -n[etns] name |
                     -c[ompressvlans] -color -p[retty] -j[son] }"""
+IPROUTE2 = (6, 1)  # the version whose behaviour `bridge` follows (Debian 12's)
 PORT_DETAILS = ("    hairpin {hairpin} guard off root_block off fastleave off learning on flood on "
                 "mcast_flood on bcast_flood on mcast_router 1 mcast_to_unicast off neigh_suppress off "
                 "vlan_tunnel off isolated off locked off ")
@@ -193,15 +198,15 @@ def link(proc: Proc, args: list[str], details: int) -> int:
         return 0
     if not (matches(cmd, "show") or matches(cmd, "list") or matches(cmd, "lst")):
         raise ToolError(f'Command "{cmd}" is unknown, try "bridge link help".', 255)
-    dev = None
-    while args:
-        a = args.pop(0)
-        dev = next_arg(args) if a == "dev" else a
-    if dev is not None and not any(li.name == dev for li in links):
-        raise ToolError(f'Cannot find device "{dev}"', 255)
+    dev, master = link_show_filters(args)
+    for name in (dev, master):
+        if name is not None and not any(li.name == name for li in links):
+            raise ToolError(f'Cannot find device "{name}"', 255)
     ctx = fmt.Links(links)
     for li in links:
         if li.master is None or dev is not None and li.name != dev:
+            continue
+        if master is not None and li.master != master:
             continue
         # bridge/link.c resolves IFLA_LINK in this namespace, even for a peer elsewhere
         at = ""
@@ -219,6 +224,20 @@ def link(proc: Proc, args: list[str], details: int) -> int:
         if details:
             proc.out(PORT_DETAILS.format(hairpin=fmt._onoff(li.details.get("hairpin"))))
     return 0
+
+
+def link_show_filters(args: list[str]) -> tuple[str | None, str | None]:
+    """brlink_show()'s loop: `dev DEV` (and from 6.5 `master DEV`), each once; other words skipped."""
+    found: dict[str, str] = {}
+    keys = ("dev", "master") if IPROUTE2 >= (6, 5) else ("dev",)
+    while args:
+        a = args.pop(0)
+        if a in keys:
+            value = next_arg(args)
+            if a in found:
+                raise ToolError(f'Error: duplicate "{a}": "{value}" is the second value.', 255)
+            found[a] = value
+    return found.get("dev"), found.get("master")
 
 
 # ---------------------------------------------------------------- brctl

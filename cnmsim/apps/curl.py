@@ -1,11 +1,22 @@
 """curl 7.88 (Debian 12) over the simulated TCP: one HTTP/1.1 request, curl's messages and exit codes.
 
     curl [-s] [-S] [-v] [-I] [-i] [-f] [-o FILE] [-m SECS] [--connect-timeout SECS]
-         [-H HDR] [-X METHOD] [-d DATA] [-A AGENT] [-w FORMAT] URL
+         [-H HDR] [-X METHOD] [-d DATA] [--data-raw DATA] [--data-binary DATA]
+         [--data-urlencode DATA] [-b COOKIES|FILE] [-A AGENT] [-w FORMAT] URL
 Errors: (6) Could not resolve host, (7) Failed to connect ... Couldn't connect to server,
 (28) timeouts, (52) Empty reply from server, (56) Recv failure, (22) with -f on >= 400,
 (35) for https (the simulated servers speak no TLS).  The terminal is a TTY, so the progress
 meter shows only when the body goes to a file (-o).
+
+Request data as curl 7.88's tool_getparam.c builds it: every -d/--data-* value in order, joined
+with `&`; `-d @FILE` reads the file (`-` is stdin) without its CR/LF, --data-binary keeps them,
+--data-raw takes `@` literally, --data-urlencode encodes `content`, `=content`, `name=content`,
+`@file` or `name@file` (spaces become `+`).  An unreadable file warns and adds nothing.
+`-b` with a `=` in it is a cookie string (several are joined with `;`); without one it names a
+Netscape cookie file (the place's files), whose matching cookies are sent first; a file that is
+not there sends nothing (-v: `WARNING: failed to open cookie file`).  Headers go in curl's order:
+Host, User-Agent, Accept, Cookie, the -H ones, then Content-Length and Content-Type; an -H header
+replaces curl's own of that name, `-H 'Name:'` removes it, `-H 'Name;'` sends it empty.
 """
 
 from __future__ import annotations
@@ -13,15 +24,22 @@ from __future__ import annotations
 import re
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import quote_plus
 
 from cnmsim.apps.netutil import closing, getaddrinfo, parse_opts
 from cnmsim.kernel.sim.ipv4 import OutputError
 from cnmsim.shell.registry import Proc, command
 
 VERSION = "7.88.1"
+# letters for the long-only options: control characters nobody types as a short option
+RAW, BINARY, URLENCODE = "\x01", "\x02", "\x03"
+DATA = "d" + RAW + BINARY + URLENCODE
+WITH_VALUE = "oCmHXdAwub" + RAW + BINARY + URLENCODE
 LONG = {"silent": "s", "show-error": "S", "verbose": "v", "head": "I", "include": "i", "fail": "f",
         "output": "o", "max-time": "m", "connect-timeout": "C", "header": "H", "request": "X",
-        "data": "d", "user-agent": "A", "write-out": "w", "location": "L", "insecure": "k"}
+        "data": "d", "data-ascii": "d", "data-raw": RAW, "data-binary": BINARY,
+        "data-urlencode": URLENCODE, "cookie": "b",
+        "user-agent": "A", "write-out": "w", "location": "L", "insecure": "k"}
 TRY = "curl: try 'curl --help' or 'curl --manual' for more information"
 
 
@@ -45,13 +63,16 @@ def _url(url: str) -> tuple[str, str, int, str]:
 
 @command("curl")
 def curl(proc: Proc) -> Generator[Any, Any, int]:
-    opts, rest, err = parse_opts(proc.args, "oCmHXdAwu", LONG)
+    opts, rest, err = parse_opts(proc.args, WITH_VALUE, LONG)
     if err:
         return proc.fail(f"curl: {err}\n{TRY}", 2)
     if not rest:
         return proc.fail(f"curl: no URL specified!\n{TRY}", 2)
+    given = ordered_opts(proc.args, WITH_VALUE, LONG)
+    body = post_data(proc, given, "s" in opts)
     start = proc.env.now
-    st: dict[str, Any] = {"code": 0, "size": 0, "ip": ""}
+    st: dict[str, Any] = {"code": 0, "size": 0, "ip": "", "body": body,
+                          "cookies": [v for k, v in given if k == "b"]}
     try:
         yield from _transfer(proc, opts, rest[0], st)
         code = 0
@@ -68,11 +89,144 @@ def _ms(proc: Proc, start: float) -> int:
     return int((proc.env.now - start) * 1000)
 
 
+def ordered_opts(args: list[str], with_value: str, long: dict[str, str]) -> list[tuple[str, str]]:
+    """Every option with a value, in command-line order (parse_opts keeps only the last of each):
+    the same grammar, `--name VALUE`, `--name=VALUE`, `-xVALUE`, `-x VALUE`."""
+    out: list[tuple[str, str]] = []
+    args = list(args)
+    while args:
+        a = args.pop(0)
+        if a == "--":
+            break
+        if a.startswith("--"):
+            name, eq, val = a[2:].partition("=")
+            letter = long.get(name)
+            if letter is not None and letter in with_value:
+                if not eq:
+                    if not args:
+                        break
+                    val = args.pop(0)
+                out.append((letter, val))
+        elif a.startswith("-") and len(a) > 1:
+            for i, ch in enumerate(a[1:], 1):
+                if ch in with_value:
+                    val = a[i + 1:] or (args.pop(0) if args else "")
+                    out.append((ch, val))
+                    break
+    return out
+
+
+def post_data(proc: Proc, given: list[tuple[str, str]], silent: bool) -> bytes | None:
+    """The request body from the -d/--data-* options in order, joined with `&`; None without any."""
+    pieces: list[str] = []
+    stdin = [proc.stdin]  # `@-` reads stdin once; a second `@-` finds it at its end
+
+    def read(name: str) -> str | None:
+        if name == "-":
+            text, stdin[0] = stdin[0], ""
+            return text
+        return proc.place.files.get(name)
+
+    def warn(name: str) -> None:
+        if not silent:
+            proc.err(f'Warning: Couldn\'t read data from file "{name}", this makes an empty POST.')
+
+    for letter, value in given:
+        if letter not in DATA:
+            continue
+        if letter == URLENCODE:
+            pieces.append(_urlencode_arg(value, read, warn))
+        elif letter in "d" + BINARY and value.startswith("@"):
+            text = read(value[1:])
+            if text is None:
+                warn(value[1:])
+                text = ""
+            elif letter == "d":  # file2string(): each line up to its CR or LF
+                text = "".join(line.split("\r", 1)[0] for line in text.split("\n"))
+            pieces.append(text)
+        else:
+            pieces.append(value)
+    if not any(letter in DATA for letter, _ in given):
+        return None
+    return "&".join(pieces).encode()
+
+
+def _urlencode_arg(arg: str, read: Any, warn: Any) -> str:
+    """--data-urlencode: [name]=content, [name]@file, or content; curl_easy_escape() then %20 -> +."""
+    sep = next((c for c in "=@" if c in arg), "")  # the first '=' if any, else the first '@'
+    name, content = arg.split(sep, 1) if sep else ("", arg)
+    if sep == "@":
+        text = read(content)
+        if text is None:
+            warn(arg)
+            return ""
+        content = text
+    enc = quote_plus(content.encode(), safe="-._~")
+    return f"{name}={enc}" if name else enc
+
+
+def cookie_header(proc: Proc, given: list[str], scheme: str, host: str, path: str,
+                  custom: bool, verbose: bool) -> str | None:
+    """Curl_http_cookies(): the cookie engine's matches from cookie files, then the -b strings
+    (unless an -H Cookie: replaces them), in one header; None when there is nothing to send."""
+    strings = [v for v in given if "=" in v]
+    jars: list[tuple[str, str, str, str]] = []  # (path, domain, name, value)
+    for name in (v for v in given if "=" not in v):
+        text = proc.stdin if name == "-" else proc.place.files.get(name) if name else None
+        if text is None:
+            if name and verbose:
+                proc.err(f'* WARNING: failed to open cookie file "{name}"')
+            continue
+        jars += _netscape_cookies(text, scheme, host, path.split("?", 1)[0], proc.env.now)
+    order = {id(c): i for i, c in enumerate(jars)}
+    jars.sort(key=lambda c: (-len(c[0]), -len(c[1]), -len(c[2]), order[id(c)]))  # cookie_sort()
+    parts = [f"{n}={v}" for _, _, n, v in jars]
+    if strings and not custom:
+        parts.append(";".join(strings))
+    return "Cookie: " + "; ".join(parts) if parts else None
+
+
+def _netscape_cookies(text: str, scheme: str, host: str, path: str,
+                      now: float) -> list[tuple[str, str, str, str]]:
+    """Lines `domain TAB tailmatch TAB path TAB secure TAB expires TAB name TAB value` that match."""
+    out = []
+    host = host.lower()
+    for line in text.splitlines():
+        line = line.strip("\r\n")
+        if line.startswith("#HttpOnly_"):
+            line = line[len("#HttpOnly_"):]
+        elif line.startswith("#") or not line.strip():
+            continue
+        f = line.split("\t")
+        if len(f) < 6:
+            continue
+        domain, tail, cpath, secure, expires, name = f[:6]
+        value = f[6] if len(f) > 6 else ""
+        domain = domain.lower().removeprefix(".")
+        ip = re.fullmatch(r"[\d.]+", host) is not None
+        if not (host == domain or tail.upper() == "TRUE" and not ip and host.endswith("." + domain)):
+            continue
+        if not (cpath == "/" or path == cpath or path.startswith(cpath.rstrip("/") + "/")):
+            continue
+        if secure.upper() == "TRUE" and scheme != "https" and host not in ("localhost", "127.0.0.1"):
+            continue
+        if expires.isdigit() and 0 < int(expires) < now:
+            continue
+        out.append((cpath, domain, name, value))
+    return out
+
+
 def _transfer(proc: Proc, opts: dict[str, str], url: str, st: dict[str, Any]) -> Generator[Any, Any, None]:
     env = proc.env
     start = env.now
     verbose = "v" in opts
     scheme, host, port, path = _url(url)
+    customs = [v for k, v in _all(proc.args, "-H", "--header")]
+    custom_names = {re.split(r"[:;]", h, maxsplit=1)[0].strip().lower() for h in customs}
+    cookiehost = next((h.split(":", 1)[1].strip().rsplit(":", 1)[0] for h in customs
+                       if h.lower().startswith("host:") and h.split(":", 1)[1].strip()), host)
+    cookie = cookie_header(proc, st["cookies"], scheme, cookiehost, path, "cookie" in custom_names,
+                           verbose)
     deadline = start + float(opts["m"]) if "m" in opts else None
     addr, _ = yield from getaddrinfo(proc, host)
     if addr is None:
@@ -105,20 +259,21 @@ def _transfer(proc: Proc, opts: dict[str, str], url: str, st: dict[str, Any]) ->
             proc.err(f"* Connected to {host} ({addr}) port {port} (#0)")
         if scheme == "https":
             raise CurlError(35, "OpenSSL/3.0.19: error:0A00010B:SSL routines::wrong version number")
-        method = opts.get("X") or ("HEAD" if "I" in opts else "POST" if "d" in opts else "GET")
+        body = st["body"]
+        method = opts.get("X") or ("HEAD" if "I" in opts else "POST" if body is not None else "GET")
         hosthdr = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
         hdrs = [f"Host: {hosthdr}", f"User-Agent: {opts.get('A', 'curl/' + VERSION)}", "Accept: */*"]
-        body = opts.get("d", "").encode()
-        if "d" in opts:
-            hdrs += [f"Content-Length: {len(body)}", "Content-Type: application/x-www-form-urlencoded"]
-        for h in [v for k, v in _all(proc.args, "-H", "--header")]:
-            name = h.split(":", 1)[0].lower()
-            hdrs = [x for x in hdrs if x.split(":", 1)[0].lower() != name] + [h]
+        hdrs += [cookie] if cookie else []
+        hdrs = request_headers(hdrs, customs)
+        if body is not None:
+            hdrs += [h for h in (f"Content-Length: {len(body)}",
+                                 "Content-Type: application/x-www-form-urlencoded")
+                     if h.split(":", 1)[0].lower() not in custom_names]
         req = f"{method} {path} HTTP/1.1\r\n" + "".join(h + "\r\n" for h in hdrs) + "\r\n"
         if verbose:
             for line in req.split("\r\n")[:-1]:
                 proc.err(f"> {line}")
-        sock.send(req.encode() + body)
+        sock.send(req.encode() + (body or b""))
         status, head, data, keep = yield from _response(proc, sock, method, deadline, start)
         st["code"], st["size"] = status, len(data)
         if verbose:
@@ -130,6 +285,32 @@ def _transfer(proc: Proc, opts: dict[str, str], url: str, st: dict[str, Any]) ->
         _output(proc, opts, head, data, method, env.now - start)
         if verbose:
             proc.err(f"* Connection #0 to host {host} left intact" if keep else "* Closing connection 0")
+
+
+def request_headers(own: list[str], customs: list[str]) -> list[str]:
+    """Curl_add_custom_headers(): a custom header replaces curl's own one of that name and comes
+    after them (a custom Host: takes the Host line's place; curl's Cookie: line, the cookie
+    engine's, stays); `Name:` with no value only removes curl's; `Name;` sends an empty header."""
+    out = list(own)
+    added: list[str] = []
+    for h in customs:
+        if ":" in h and (";" not in h or h.index(":") < h.index(";")):
+            name, _, value = h.partition(":")
+            keep = value.strip() != ""
+        elif h.endswith(";"):
+            name, h, keep = h[:-1], h[:-1].strip() + ":", True
+        else:
+            continue
+        name = name.strip().lower()
+        if name == "host":
+            out = [(h if keep else "") if x.lower().startswith("host:") else x for x in out]
+            out = [x for x in out if x]
+            continue
+        if name != "cookie":
+            out = [x for x in out if x.split(":", 1)[0].lower() != name]
+        if keep:
+            added.append(h)
+    return out + added
 
 
 def _all(args: list[str], short: str, long: str) -> list[tuple[str, str]]:

@@ -3,6 +3,10 @@
     nslookup [-type=TYPE] [-port=N] [-timeout=N] [-retry=N] NAME [SERVER]
 
 An address as NAME asks for its PTR record.  Both read /etc/resolv.conf (nameservers, search).
+A SERVER given by name is first resolved with the system resolver (getaddrinfo: /etc/hosts, then
+DNS on port 53 whatever -port says); "Server:" shows it as given, "Address:" its address.  Not
+resolved: bind9 says "nslookup: couldn't get address for 'X': not found" (or ": failure" when no
+DNS server answered), busybox "nslookup: bad address 'X'"; both exit 1.
 - bind9: an A query, then AAAA when A succeeded; "Server:"/"Address: IP#53" over the answers;
   an empty AAAA answer prints nothing; 5 s per try, 3 tries.  Exit 1 when a lookup failed.
 - busybox: A and AAAA at once from one socket, each reply printed as it comes
@@ -18,6 +22,7 @@ from typing import Any
 from scapy.layers.dns import DNS, DNSQR
 
 from cnmsim.apps.dig import TYPE_CODES, dname, ptr_name, rcode_text, rdata_text
+from cnmsim.apps.netutil import NONAME, getaddrinfo
 from cnmsim.apps.resolver import dns_exchange, is_ipv4, resolv_conf
 from cnmsim.kernel.sim.ipv4 import OutputError
 from cnmsim.kernel.sim.sockets import SockError
@@ -66,9 +71,17 @@ def nslookup(proc: Proc) -> Generator[Any, Any, int]:
                          else f"unknown query type: {qtype.lower()}", 1)
     servers = [rest[1]] if len(rest) > 1 else resolv_conf(proc.place.files)[0]
     port = int(opts.get("port", "53") or 53)
+    labels: dict[str, str] = {}  # address -> the server as the user named it
+    if len(rest) > 1 and not is_ipv4(rest[1]):
+        addr, why = yield from getaddrinfo(proc, rest[1])
+        if addr is None:
+            return proc.fail(f"nslookup: bad address '{rest[1]}'" if busybox else
+                             f"nslookup: couldn't get address for '{rest[1]}': "
+                             f"{'not found' if why == NONAME else 'failure'}", 1)
+        servers, labels = [addr], {addr: rest[1]}
     if busybox:
-        return (yield from _busybox(proc, rest[0], qtype, servers or ["127.0.0.1"], port, opts))
-    return (yield from _bind(proc, rest[0], qtype, servers or ["127.0.0.1"], port, opts))
+        return (yield from _busybox(proc, rest[0], qtype, servers or ["127.0.0.1"], port, opts, labels))
+    return (yield from _bind(proc, rest[0], qtype, servers or ["127.0.0.1"], port, opts, labels))
 
 
 # ---------------------------------------------------------------- bind9 9.18
@@ -90,7 +103,7 @@ def _ask(proc: Proc, servers: list[str], port: int, qname: str, qt: int, timeout
 
 
 def _bind(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
-          opts: dict[str, str]) -> Generator[Any, Any, int]:
+          opts: dict[str, str], labels: dict[str, str]) -> Generator[Any, Any, int]:
     default = not qtype
     timeout = float(opts.get("timeout") or 5)
     tries = int(opts.get("retry") or 3)
@@ -112,7 +125,7 @@ def _bind(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
                 break
         server, ans = got
         if not default or qt == 1:
-            proc.out(f"Server:\t\t{server}\nAddress:\t{server}#{port}\n")
+            proc.out(f"Server:\t\t{labels.get(server, server)}\nAddress:\t{server}#{port}\n")
         shown = qname.removesuffix(".")
         if ans.rcode != 0:
             proc.out(f"** server can't find {shown}: {rcode_text(ans.rcode)}")
@@ -144,7 +157,7 @@ def _bind(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
 
 # ---------------------------------------------------------------- busybox 1.36
 def _busybox(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
-             opts: dict[str, str]) -> Generator[Any, Any, int]:
+             opts: dict[str, str], labels: dict[str, str]) -> Generator[Any, Any, int]:
     timeout = float(opts.get("timeout") or 5)
     retry = int(opts.get("retry") or 2)
     if not qtype and is_ipv4(name):
@@ -160,7 +173,8 @@ def _busybox(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
                for i, (n, t) in enumerate(queries)]
     state = {"exit": 0, "pending": set(range(len(queries)))}
     for server in servers:
-        replies = yield from _bb_send(proc, server, port, queries, packets, state, timeout, retry)
+        replies = yield from _bb_send(proc, server, port, queries, packets, state, timeout, retry,
+                                      labels.get(server, server))
         if replies > 0:
             break
     else:
@@ -174,7 +188,7 @@ def _busybox(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
 
 
 def _bb_send(proc: Proc, server: str, port: int, queries: list[tuple[str, int]], packets: list[bytes],
-             state: dict[str, Any], timeout: float, retry: int) -> Generator[Any, Any, int]:
+             state: dict[str, Any], timeout: float, retry: int, label: str) -> Generator[Any, Any, int]:
     """send_queries(): resend what is unanswered every timeout/retry seconds until timeout."""
     env = proc.env
     sock = proc.ns.sockets.udp_socket()
@@ -206,7 +220,7 @@ def _bb_send(proc: Proc, server: str, port: int, queries: list[tuple[str, int]],
             if got is None or isinstance(got, SockError):
                 continue
             if heard == 0:
-                proc.out(f"Server:\t\t{server}\nAddress:\t{server}:{port}\n")
+                proc.out(f"Server:\t\t{label}\nAddress:\t{server}:{port}\n")
             heard += 1
             try:
                 ans = DNS(got[0])
