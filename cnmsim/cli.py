@@ -107,9 +107,12 @@ def shell(file: str | None, seed: int) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--lifeguard/--no-lifeguard", default=True, show_default=True,
               help="Lifeguard's local health and dynamic suspicion.")
+@click.option("--join", type=click.Choice(["seed", "all"]), default="seed", show_default=True,
+              help="seed: every node joins through node 0 in the first second (memberlist's join; "
+                   "converged_at measures it); all: every node knows every other at t=0 (large studies).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def gossip(nodes: int, config: str, loss: float, crash: int, duration: float, seed: int,
-           lifeguard: bool, as_json: bool) -> None:
+           lifeguard: bool, join: str, as_json: bool) -> None:
     """Run one SWIM gossip study (memberlist) and print its metrics."""
     import json
 
@@ -118,7 +121,7 @@ def gossip(nodes: int, config: str, loss: float, crash: int, duration: float, se
     if crash >= nodes:
         raise click.BadParameter("must be less than --nodes", param_hint="--crash")
     r = run_study(nodes, config=config, loss=loss, crash=crash, duration=duration, seed=seed,
-                  lifeguard=lifeguard)
+                  lifeguard=lifeguard, join=join)
     rec = r.as_record()
     if as_json:
         click.echo(json.dumps(rec))

@@ -10,6 +10,8 @@
       - run: host-A $ ping -c 1 10.0.0.3
         expect: {exit: 0, contains: ["1 received"]}
 
+`gossip: {hosts: [host-A, host-B], config: lan}` starts memberlist among those hosts (UDP/TCP
+7946), as swarm nodes run it; `serf members` on a host shows its view.
 A step is a transcript line `WHERE $ LINE` (or `WHERE # LINE`), `wait DURATION`, or a mapping
 with `run:` and `expect:` (exit, contains, not_contains, matches, stderr_contains, trace_stages).
 Describe, then build: `Scenario.load(path).build()` realises it on a Lab.
@@ -119,6 +121,7 @@ class Scenario:
     segments: list[dict[str, Any]] = field(default_factory=list)
     routers: list[dict[str, Any]] = field(default_factory=list)
     internet: dict[str, Any] | bool = False
+    gossip: dict[str, Any] | None = None  # {hosts: [...], config: lan}: memberlist among those hosts
     steps: list[Step] = field(default_factory=list)
     path: Path | None = None
 
@@ -150,6 +153,7 @@ class Scenario:
             segments=data.get("segments") or [],
             routers=data.get("routers") or [],
             internet=data.get("internet") or False,
+            gossip=data.get("gossip") or None,
             steps=[parse_step(s) for s in data.get("steps") or []],
             path=path,
         )
@@ -170,6 +174,10 @@ class Scenario:
                 if k in kw:
                     kw[k] = float(kw[k]) / 1000
             lab.add_host(h["name"], **kw)
+        if self.gossip:
+            from cnmsim.swarm.gossip.lab import start_lab_gossip
+
+            start_lab_gossip(lab, list(self.gossip["hosts"]), self.gossip.get("config", "lan"))
         return lab
 
     def play(self, lab: Lab, on_step: Callable[[Outcome], None] | None = None) -> Iterator[Outcome]:
