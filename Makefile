@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PKGS := tshark iproute2 iptables ipset iputils-ping bridge-utils procps
+APT_PKGS := tshark iproute2 iptables ipset iputils-ping bridge-utils procps conntrack curl tcpdump netcat-openbsd dnsutils busybox
 
 .PHONY: demo test lint bench system-deps clean
 

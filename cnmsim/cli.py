@@ -33,19 +33,22 @@ def main() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--trace", "show_trace", is_flag=True, help="Explain the packets of each step.")
-def run(file: str, seed: int | None, show_trace: bool) -> None:
+@click.option("--backend", type=click.Choice(["sim", "real"]), default="sim", show_default=True,
+              help="sim: the simulated kernel; real: Linux network namespaces on this machine (root).")
+def run(file: str, seed: int | None, show_trace: bool, backend: str) -> None:
     """Run a scenario's transcript and print it as a terminal would."""
     from cnmsim.scenario import Scenario, ScenarioError
 
     try:
         sc = Scenario.load(file)
-        lab = sc.build(seed=seed)
-    except (ScenarioError, ValueError) as e:
+        lab = sc.build(seed=seed, backend=backend)
+    except (ScenarioError, ValueError, PermissionError) as e:
         raise click.ClickException(str(e)) from None
     failed = 0
-    for out in sc.play(lab):
-        _echo_outcome(out, show_trace)
-        failed += bool(out.failures)
+    with lab:  # the real backend's namespaces go away at the end, on error and on Ctrl-C
+        for out in sc.play(lab):
+            _echo_outcome(out, show_trace)
+            failed += bool(out.failures)
     if failed:
         click.secho(f"{failed} step(s) did not meet their expectations", fg="red", err=True)
         sys.exit(1)
@@ -135,3 +138,51 @@ def gossip(nodes: int, config: str, loss: float, crash: int, duration: float, se
     for k, v in rec.items():
         t.add_row(k, "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v))
     Console().print(t)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--skip-real-check", is_flag=True,
+              help="Compare the simulator with a second simulator run instead of the real kernel "
+                   "(checks determinism and the comparison itself; no root needed).")
+def verify(file: str, seed: int | None, as_json: bool, skip_real_check: bool) -> None:
+    """Run a scenario on the simulator and on the real kernel and compare them.
+
+    Compared: each step's exit code, a reachability matrix (every host and container to every
+    container and host address and published port, ICMP and TCP), the iptables-save of every
+    namespace (counters normalised), routes and addresses. Exits 1 on any difference, 2 when the
+    scenario cannot run on the real backend.
+    """
+    from cnmsim.scenario import ScenarioError
+    from cnmsim.verify import verify as run_verify
+
+    try:
+        report = run_verify(file, seed=seed, real=not skip_real_check)
+    except (ScenarioError, ValueError, PermissionError, ImportError) as e:
+        click.secho(f"cnmsim verify: cannot run {file}: {e}", fg="red", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:  # both labs are closed by then
+        click.secho("cnmsim verify: interrupted", fg="red", err=True)
+        sys.exit(130)
+    click.echo(report.to_json() if as_json else report.to_text(), nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def clean(dry_run: bool) -> None:
+    """Remove the namespaces (and /etc/netns files) a crashed real-backend run left behind."""
+    try:
+        from cnmsim.kernel.real.clean import clean as do_clean
+        from cnmsim.kernel.real.clean import leftovers, require_root
+
+        require_root()
+    except (PermissionError, ImportError) as e:
+        raise click.ClickException(str(e)) from None
+    names = leftovers() if dry_run else do_clean()
+    for n in names:
+        click.echo(n if dry_run else f"removed {n}")
+    if not names:
+        click.echo("nothing to clean")

@@ -6,11 +6,11 @@ from ipaddress import IPv4Interface
 from typing import TYPE_CHECKING, Any
 
 from cnmsim.kernel import api
-from cnmsim.kernel.sim.devices.nic import Nic
-from cnmsim.kernel.sim.kernel import SimKernel
+from cnmsim.kernel.sim.context import random_mac
 from cnmsim.place import Place
 
 if TYPE_CHECKING:
+    from cnmsim.kernel.sim.devices.nic import Nic
     from cnmsim.kernel.sim.segment import Segment
     from cnmsim.lab import Lab
 
@@ -24,7 +24,7 @@ class Host:
         self.name = name
         self.docker = docker
         self.daemon = dict(daemon or {})
-        self.kernel = SimKernel(lab.ctx, name)
+        self.kernel = lab.new_kernel(name)  # simulated, or real namespaces
         self.files: dict[str, str] = {
             "/etc/hostname": name + "\n",
             "/etc/hosts": f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n\n"
@@ -34,7 +34,8 @@ class Host:
             "/etc/resolv.conf": "",
         }
         self.place = Place(name, self, self.kernel.root, self.files)
-        self.nics: list[Nic] = []
+        self.nics: list[Nic] = []  # simulated NICs (the real backend's are veths named in nic_names)
+        self.nic_names: list[str] = []
         self.engine: Any = None  # the Docker engine, when the engine issue provides one
 
     @property
@@ -47,18 +48,29 @@ class Host:
     @property
     def address(self) -> str | None:
         """The first address of the first NIC (the host's address on the LAN)."""
-        for a in self.root.ifaddrs:
-            if a.dev in self.nics:
-                return str(a.iface.ip)
+        for a in self.root.addrs():
+            if a.dev in self.nic_names:
+                return a.address.split("/")[0]
         return None
 
     def add_nic(self, segment: Segment, address: str | None = None, name: str | None = None,
                 mtu: int | None = None, latency: float = 50e-6, bandwidth: float | None = 1e9,
                 loss: float = 0.0) -> Nic:
         """Cable a new NIC (eth0, eth1 ...) to a segment and give it an address."""
-        name = name or f"eth{len(self.nics)}"
+        name = name or f"eth{len(self.nic_names)}"
         root = self.kernel.root
-        nic = Nic(root, name, mac=self.lab.ctx.random_mac(), mtu=mtu or segment.mtu)
+        mac = random_mac(self.lab.rng)  # the lab's stream: the same MACs on both backends
+        self.nic_names.append(name)
+        if self.lab.real is not None:
+            self.lab.real.add_nic(self, segment, name, mac, mtu or segment.mtu)
+            root.link_set(name, up=True)
+            if address:
+                iface = IPv4Interface(address)
+                root.addr_add(name, address, broadcast=str(iface.network.broadcast_address))
+            return None  # type: ignore[return-value]
+        from cnmsim.kernel.sim.devices.nic import Nic
+
+        nic = Nic(root, name, mac=mac, mtu=mtu or segment.mtu)
         root.attach(nic)
         nic.mac_set = True
         self.nics.append(nic)

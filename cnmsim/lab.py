@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+import queue
 import random
+from collections.abc import Callable
 from typing import Any
 
 import simpy
+import simpy.rt
 
 from cnmsim.host import Host
 from cnmsim.kernel.sim.context import SimContext
@@ -54,30 +57,80 @@ class Lab:
     """A simulated lab of hosts. Two labs never share state."""
 
     def __init__(self, seed: int = 0, backend: str = "sim", trace: bool = True,
-                 interrupt_after: float = 60.0) -> None:
-        if backend != "sim":
-            raise ValueError(f"unknown backend {backend!r} (the real backend is not available yet)")
+                 interrupt_after: float | None = None) -> None:
+        if backend not in ("sim", "real"):
+            raise ValueError(f"unknown backend {backend!r} (choose 'sim' or 'real')")
         self.seed = seed
         self.backend = backend
-        self.env = simpy.Environment()
+        # the real backend runs in wall-clock time: `wait 6s` really waits, real programs run
+        self.env = simpy.Environment() if backend == "sim" else simpy.rt.RealtimeEnvironment(strict=False)
+        self._posted: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.rng = random.Random(seed)
         self.bus = TraceBus(lambda: self.env.now)
-        self.ctx = SimContext(self.env, self.rng, self.bus)
+        # two streams from one seed: the lab's (the engine's ids, names and MACs, the NICs' MACs: what
+        # a command decides, identical on both backends) and the simulated kernel's and programs'
+        # (IP ids, TCP ISNs, neighbour timers, DNS ids: what traffic decides, absent on the real one)
+        self.ctx = SimContext(self.env, random.Random(f"{seed}/kernel"), self.bus)
         self.tracing = trace
-        self.interrupt_after = interrupt_after  # a foreground line still running then gets Ctrl-C
+        # a foreground line still running then gets Ctrl-C (simulated seconds; wall-clock when real)
+        self.interrupt_after = interrupt_after if interrupt_after is not None else (
+            60.0 if backend == "sim" else 15.0)
         self.hosts: dict[str, Host] = {}
         self.segments: dict[str, Segment] = {}
         self.places: dict[str, Place] = {}
         self.jobs: list[Job] = []
         self._pid = 1000
         self.internet: Any = None  # the outside world, once add_internet() built it
+        self.real: Any = None  # the real-kernel backend (prefix, underlay namespace), when real
+        if backend == "real":
+            from cnmsim.kernel.real.backend import RealBackend
+
+            self.real = RealBackend(self)
+
+    # ------------------------------------------------------------ the real backend's life
+    def close(self) -> None:
+        """Stop what runs and remove the lab's namespaces (real backend; harmless on the sim)."""
+        if self.real is not None:
+            for host in self.hosts.values():
+                if host.engine is not None:
+                    host.engine.shutdown()
+            self.real.close()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def new_kernel(self, hostname: str) -> Any:
+        """A host's kernel: simulated, or a set of real namespaces under the lab's prefix."""
+        if self.real is not None:
+            return self.real.new_kernel(hostname)
+        from cnmsim.kernel.sim.kernel import SimKernel
+
+        return SimKernel(self.ctx, hostname)
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Hand work to the lab's thread (thread-safe): real-mode helper threads use it to reach the
+        engine, which only ever runs on the thread that calls run() and wait()."""
+        self._posted.put(fn)
+
+    def drain(self) -> None:
+        """Run what helper threads posted."""
+        while True:
+            try:
+                fn = self._posted.get_nowait()
+            except queue.Empty:
+                return
+            fn()
 
     # ------------------------------------------------------------ building
     def segment(self, name: str = "lan", mtu: int = 1500) -> Segment:
         """The named underlay segment, created on first use."""
         seg = self.segments.get(name)
         if seg is None:
-            seg = self.segments[name] = Segment(self.ctx, name, mtu)
+            seg = self.segments[name] = (Segment(self.ctx, name, mtu) if self.real is None
+                                         else self.real.segment(name, mtu))
         return seg
 
     def add_host(self, name: str, address: str | None = None, docker: bool = True,
@@ -106,6 +159,10 @@ class Lab:
     def add_internet(self, **kw: Any) -> Any:
         """A gateway, a DNS resolver and web servers (example.com ...) beyond the LAN (cnmsim.internet)."""
         from cnmsim.internet import add_internet
+
+        if self.real is not None:
+            raise ValueError("the simulated internet (resolver, web servers) is not available on the real "
+                             "backend: no traffic may leave the lab's namespaces")
 
         return add_internet(self, **kw)
 
@@ -154,7 +211,13 @@ class Lab:
         """Let simulated time pass (background jobs, timers, gossip go on)."""
         sink = self._record()
         try:
-            if float(seconds) > 0:
+            self.drain()
+            if float(seconds) > 0 and self.real is not None:
+                until = self.env.now + float(seconds)
+                while self.env.now < until:  # wall-clock: let helper threads' news in as time passes
+                    self.env.run(until=min(until, self.env.now + 0.05))
+                    self.drain()
+            elif float(seconds) > 0:
                 self.env.run(until=self.env.now + float(seconds))
             else:  # wait 0: what is due now happens, time does not move
                 while self.env.peek() <= self.env.now:
@@ -177,15 +240,20 @@ class Lab:
         term = Terminal()
         sink = self._record()
         try:
+            self.drain()
             if parsed.background:
                 job = Job(len(self.jobs) + 1, line, where, term)
                 self.jobs.append(job)
                 job.pid = self.next_pid()
                 job.process = self.env.process(self._job(job, place, parsed))
+                if self.real is not None:  # a real program starts now, not at the next line
+                    while self.env.peek() <= self.env.now:
+                        self.env.step()
                 return Result(0, f"[{job.number}] {job.pid}\n", "",
                               sink.trace if sink else Trace())
             proc = self.env.process(run_line(self, place, parsed, term))
             code = self._finish(proc)
+            self.drain()
         finally:
             self._stop(sink)
         return Result(code, "".join(term.stdout), "".join(term.stderr), sink.trace if sink else Trace())

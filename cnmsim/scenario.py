@@ -161,6 +161,23 @@ class Scenario:
     def build(self, seed: int | None = None, **lab_kw: Any) -> Lab:
         """Realise the described topology on a new Lab."""
         lab = Lab(seed=self.seed if seed is None else seed, **lab_kw)
+        try:
+            self._realise(lab)
+        except BaseException:
+            lab.close()  # the real backend: nothing of a half-built lab stays behind
+            raise
+        return lab
+
+    def _realise(self, lab: Lab) -> None:
+        if self.gossip and lab.real is not None:
+            raise ScenarioError("the gossip control plane runs over the simulated underlay only; "
+                                "this scenario cannot run on the real backend")
+        if lab.real is not None:
+            from cnmsim.kernel.real.requirements import refusal
+
+            why = refusal(s.line for s in self.steps if s.kind != "wait")
+            if why:
+                raise ScenarioError(f"scenario {self.name} cannot run on the real backend: {why}")
         for s in self.segments:
             lab.segment(s["name"], mtu=int(s.get("mtu", 1500)))
         if self.internet:
@@ -178,7 +195,6 @@ class Scenario:
             from cnmsim.swarm.gossip.lab import start_lab_gossip
 
             start_lab_gossip(lab, list(self.gossip["hosts"]), self.gossip.get("config", "lan"))
-        return lab
 
     def play(self, lab: Lab, on_step: Callable[[Outcome], None] | None = None) -> Iterator[Outcome]:
         """Run every step in order, yielding each outcome (result and failed expectations)."""

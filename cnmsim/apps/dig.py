@@ -120,7 +120,7 @@ def render(ans: DNS) -> list[str]:
 
 def build_query(proc: Proc, name: str, qtype: int, recurse: bool = True, edns: bool = True) -> bytes:
     """dig 9.18's query: RD (unless +norecurse), AD, EDNS0 with 1232 bytes and a client cookie."""
-    rng = proc.lab.rng
+    rng = proc.lab.ctx.rng
     q = DNS(id=rng.randrange(1 << 16), rd=int(recurse), ad=1, qd=DNSQR(qname=name, qtype=qtype))
     if edns:
         cookie = EDNS0TLV(optcode=10, optdata=bytes(rng.randrange(256) for _ in range(8)))

@@ -212,7 +212,8 @@ def get(proc: Proc, args: list[str]) -> int:
     src = f"src {r.src} " if r.src else ""
     flags = {"local": "<local> ", "broadcast": "<local,brd> "}.get(r.type, "")
     mtu = f"mtu {r.mtu} " if r.mtu else ""
-    proc.out(f"{kind}{r.dst} {via}dev {dev} {src}uid 0 \n    cache {flags}{mtu}")
+    expires = f"expires {r.expires}sec " if r.expires is not None else ""
+    proc.out(f"{kind}{r.dst} {via}dev {dev} {src}uid 0 \n    cache {flags}{expires}{mtu}")
     return 0
 
 

@@ -90,7 +90,7 @@ def _ask(proc: Proc, servers: list[str], port: int, qname: str, qt: int, timeout
     """(server, reply) from the first server that answers within its tries, else None."""
     for server in servers:
         for _ in range(tries):
-            q = DNS(id=proc.lab.rng.randrange(1 << 16), rd=1, ad=1, qd=DNSQR(qname=dname(qname), qtype=qt))
+            q = DNS(id=proc.lab.ctx.rng.randrange(1 << 16), rd=1, ad=1, qd=DNSQR(qname=dname(qname), qtype=qt))
             try:
                 got = yield from dns_exchange(proc, server, bytes(q), timeout, port)
             except OutputError:
@@ -168,7 +168,7 @@ def _busybox(proc: Proc, name: str, qtype: str, servers: list[str], port: int,
         search = [s for s in search if s != "."]
         names = [f"{name}.{s}" for s in search] if search and "." not in name else [name]
         queries = [(n, t) for t in types for n in (names if t != 12 else [name])]
-    base = proc.lab.rng.randrange(1 << 16)
+    base = proc.lab.ctx.rng.randrange(1 << 16)
     packets = [bytes(DNS(id=(base + i) & 0xFFFF, rd=1, qd=DNSQR(qname=n, qtype=t)))
                for i, (n, t) in enumerate(queries)]
     state = {"exit": 0, "pending": set(range(len(queries)))}

@@ -54,7 +54,7 @@ def dns_query(proc: Proc, server: str, name: str, qtype: str = "A",
     """One UDP query to server:53; the parsed DNS answer, or None on timeout/refusal."""
     sock = proc.ns.sockets.udp_socket()
     try:
-        qid = proc.lab.rng.randrange(1 << 16)
+        qid = proc.lab.ctx.rng.randrange(1 << 16)
         q = DNS(id=qid, rd=1, qd=DNSQR(qname=name, qtype=qtype))
         try:
             sock.sendto(bytes(q), (server, 53))

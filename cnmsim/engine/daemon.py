@@ -47,6 +47,7 @@ class Daemon:
                                  ports=self.ports, start_proxy=self._start_proxy)
         self.controller = Controller(self.ctx, lambda: self.lab.now, self.reserved_networks)
         self.containers: dict[str, Container] = {}
+        self.proxies: list[Any] = []  # docker-proxy processes, for shutdown
         self._setup_forwarding()
         self._predefined_networks()
 
@@ -97,13 +98,21 @@ class Daemon:
 
     def _start_proxy(self, proto: str, host_ip: str, host_port: int, ip: str, port: int) -> Any:
         """Start a docker-proxy process in the host namespace (the userland proxy)."""
-        from cnmsim.apps.docker_proxy import DockerProxy
-        from cnmsim.kernel.sim.ipv4 import OutputError
+        if self.lab.real is not None:  # a real listener in the host's namespace
+            from cnmsim.kernel.real.proxy import RealDockerProxy as DockerProxy
 
+            in_use: tuple[type[Exception], ...] = (OSError,)
+        else:
+            from cnmsim.apps.docker_proxy import DockerProxy
+            from cnmsim.kernel.sim.ipv4 import OutputError
+
+            in_use = (OutputError,)
         proxy = DockerProxy(self.host.root, proto, host_ip, host_port, ip, port)
         try:
-            return proxy.start()
-        except OutputError:
+            started = proxy.start()
+            self.proxies.append(started)
+            return started
+        except in_use:
             raise EngineError(f"Error starting userland proxy: listen {proto}4 {host_ip}:{host_port}: "
                               "bind: address already in use") from None
 
@@ -121,8 +130,12 @@ class Daemon:
     # ------------------------------------------------------------ embedded DNS
     def ensure_dns(self, c: Container, upstreams: list[Any]) -> None:
         """Start the sandbox's resolver at 127.0.0.11 (and its NAT rules) or update its upstreams."""
-        from cnmsim.engine.dns.server import EmbeddedDns
         from cnmsim.engine.lifecycle import dns_view
+
+        if self.lab.real is not None:  # a real resolver thread listening inside the sandbox
+            from cnmsim.kernel.real.dns import RealEmbeddedDns as EmbeddedDns
+        else:
+            from cnmsim.engine.dns.server import EmbeddedDns
 
         sb = c.sandbox
         if sb is None or c.place is None:
@@ -149,3 +162,13 @@ class Daemon:
         from cnmsim.engine import runtime
 
         runtime.stop(self, c, graceful)
+
+    def shutdown(self) -> None:
+        """The host goes down: stop every app, resolver and proxy (real processes and threads)."""
+        for c in list(self.containers.values()):
+            if c.running:
+                self.stop_app(c, graceful=False)
+            self.drop_dns(c)
+        for p in self.proxies:
+            p.stop()
+        self.proxies.clear()

@@ -61,7 +61,13 @@ def _start_app(d: Daemon, c: Container) -> bool:
     ctx = AppContext(place=c.place, env=_env(c), cmd=c.config.cmd or list(c.image.cmd),
                      log=lambda stream, line: c.log(stream, line, d.lab.now), tty=c.config.tty,
                      on_exit=lambda code: _finished(d, c, code) if c.running else None)
-    if c.image.start(ctx) is None:
+    if d.lab.real is not None:  # the image's server as a real process in the sandbox
+        from cnmsim.kernel.real.apps import start_real_app
+
+        started = start_real_app(ctx, c.image)
+    else:
+        started = c.image.start(ctx)
+    if started is None:
         return False
     c.app = ctx
     return True

@@ -141,6 +141,7 @@ class Route:
     table: str = "main"
     type: str = "unicast"  # "unicast", "local", "broadcast", "blackhole", "unreachable"
     mtu: int | None = None
+    expires: int | None = None  # whole seconds left of a cached exception (a learned path MTU)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ def exec_argv(lab: Lab, place: Place, argv: list[str], stdin: str,
 def _call(proc: Proc) -> Generator[Any, Any, int]:
     name = proc.argv[0]
     fn = lookup(name)
+    if proc.lab.real is not None:  # real mode: socket programs are the machine's own binaries
+        from cnmsim.kernel.real import tools
+
+        real = tools.lookup(name, proc.place.flavour)
+        fn = None if real is False else (real or fn)
     if fn is None:
         proc.err(f"sh: {name}: not found")
         return 127

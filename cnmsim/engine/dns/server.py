@@ -12,10 +12,14 @@ namespace (`dns_nat_rules`) send 127.0.0.11:53 there.  Each query is served by i
 
     dns = EmbeddedDns(place, view=lambda: nets, upstreams=[Upstream("192.168.0.1")]).start()
     place.ns.iptables_restore(dns_nat_rules(dns.port, dns.tcp_port), noflush=True)
+
+The answer logic (`ResolverLogic`) is written over transport hooks, so the real resolver of
+cnmsim.kernel.real.dns answers exactly as this one, with the same trace text.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -73,46 +77,27 @@ class _ListenSocket(UdpSocket):
         super()._push((item, frame), frame)
 
 
-class EmbeddedDns:
-    """One sandbox's resolver; `view()` gives the sandbox's networks (in endpoint order) per query.
+class ResolverLogic:
+    """What libnetwork's resolver answers, whatever carries the packets.
 
-    proxy_dns: whether host-namespace upstreams may be used; None derives it from the view on each
-    query (false when every network is internal). ndots_set: the container's resolv.conf set ndots
-    itself, so unknown single-label names get an empty answer instead of being forwarded.
+    Shared by the simulated server below and the real one (cnmsim.kernel.real.dns): `_answer`
+    is a generator over the transport hooks (`_upstream_send`, `_upstream_reply`,
+    `_upstream_close`, `_trace`), which yield simpy events here and return at once there.
+    `view()` gives the sandbox's networks (in endpoint order) per query. proxy_dns: whether
+    host-namespace upstreams may be used; None derives it from the view on each query (false when
+    every network is internal). ndots_set: the container's resolv.conf set ndots itself, so
+    unknown single-label names get an empty answer instead of being forwarded.
     """
 
-    def __init__(self, place: Place, view: Callable[[], list[DnsNetwork]],
-                 upstreams: Iterable[Upstream] = (), proxy_dns: bool | None = None,
-                 ndots_set: bool = False, address: str = EMBEDDED_DNS) -> None:
-        self.place, self.view, self.address = place, view, address
-        self.ns = place.ns
-        self.env = self.ns.kernel.ctx.env
-        self.rng = place.host.lab.rng
+    def __init__(self, view: Callable[[], list[DnsNetwork]], upstreams: Iterable[Upstream],
+                 proxy_dns: bool | None, ndots_set: bool, address: str, rng: random.Random) -> None:
+        self.view, self.address, self.rng = view, address, rng
         self.proxy_dns, self.ndots_set = proxy_dns, ndots_set
         self.upstreams: list[Upstream] = []
         self.set_upstreams(upstreams)
         self.port = 0
         self.tcp_port = 0
-        self.sock: _ListenSocket | None = None
-        self.process: simpy.Process | None = None
         self.queries = 0
-
-    # ------------------------------------------------------------ lifecycle
-    def start(self) -> EmbeddedDns:
-        """Bind 127.0.0.11 at a random port (SetupFunc(0)) and start answering."""
-        sock = _ListenSocket(self.ns)
-        sock.bind(self.address, 0)
-        assert sock.local is not None
-        self.sock, self.port = sock, sock.local[1]
-        self.tcp_port = self.ns.sockets.ephemeral_port("tcp", self.address)  # the TCP listener's port
-        self.process = self.env.process(self._loop())
-        return self
-
-    def stop(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-        if self.process is not None and self.process.is_alive:
-            self.process.interrupt("stop")
 
     def nat_rules(self) -> str:
         return dns_nat_rules(self.port, self.tcp_port, self.address)
@@ -122,44 +107,52 @@ class EmbeddedDns:
         ups = [u for u in upstreams if u.host_ns or u.addr != self.address]
         self.upstreams = ups[:MAX_UPSTREAMS]
 
-    # ------------------------------------------------------------ serving
-    def _loop(self) -> Generator[Any, Any, None]:
-        assert self.sock is not None
-        try:
-            while True:
-                got, frame = yield from self.sock.recvfrom(None)
-                if isinstance(got, tuple):
-                    self.env.process(self._serve(got[0], got[1], frame))
-        except simpy.Interrupt:
-            pass
+    # ------------------------------------------------------------ transport hooks
+    def _networks(self) -> list[DnsNetwork]:
+        return self.view()
 
-    def _serve(self, data: bytes, client: tuple[str, int], frame: Frame | None) -> Generator[Any, Any, None]:
+    def _upstream_send(self, up: Upstream, data: bytes, proto: str) -> Any:
+        """A socket to `up` (from the host's or the container's namespace) that carried the
+        query; raises OutputError when it cannot be sent."""
+        raise NotImplementedError
+
+    def _upstream_reply(self, sock: Any, qid: int) -> Generator[Any, Any, tuple[bytes, DNS] | str | None]:
+        """(raw, parsed) of the reply with id `qid`, an errno name, or None after UPSTREAM_TIMEOUT."""
+        raise NotImplementedError
+
+    def _upstream_close(self, sock: Any) -> None:
+        raise NotImplementedError
+
+    def _trace(self, stage: str, verdict: str, reason: str, frame: Frame | None) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ answering
+    def _answer(self, data: bytes, frame: Frame | None, proto: str = "udp") -> Generator[Any, Any, bytes | None]:
+        """The bytes to send back for one message, or None (not a query: dropped)."""
         try:
             q = DNS(data)
             qd = q.qd[0]
             name = qd.qname.decode(errors="replace").removesuffix(".") or "."
         except Exception:  # noqa: BLE001  (not a query: dropped, as miekg/dns does)
-            return
+            return None
         if q.qr:
-            return
+            return None
         self.queries += 1
-        nets = self.view()
+        nets = self._networks()
         resp = self._local(q, qd.qtype, name, nets, frame)
         if resp is not None:
-            self._send(truncate(resp, q), client)
-            return
+            return truncate(resp, q) if proto == "udp" else bytes(resp)
         if qd.qtype in (A, AAAA) and self.ndots_set and "." not in name:
             self._trace("dns:answer", "nodata", f"embedded DNS {self.address} does not know the single-label "
                         f"name {name} and the container set ndots: empty answer, not forwarded", frame)
-            self._send(bytes(reply_to(q)), client)
-            return
+            return bytes(reply_to(q))
         proxy = external_access(nets) if self.proxy_dns is None else self.proxy_dns
-        answer = yield from self._forward(data, q, name, proxy, frame)
+        answer = yield from self._forward(data, q, name, proxy, frame, proto)
         if answer is None:
             self._trace("dns:servfail", "servfail", f"embedded DNS {self.address} got no usable answer for "
                         f"{name} from any upstream server: SERVFAIL", frame)
             answer = bytes(reply_to(q, rcode=2, ra=0))
-        self._send(answer, client)
+        return answer
 
     def _local(self, q: DNS, qtype: int, name: str, nets: list[DnsNetwork], frame: Frame | None) -> DNS | None:
         """The answer from Docker's own records, or None when the query must be forwarded."""
@@ -189,8 +182,8 @@ class EmbeddedDns:
         self._trace("dns:answer", "answer", f"{me} answered {name} → {', '.join(ips)} {where}", frame)
         return reply_to(q, an=[DNSRR(rrname=q.qd[0].qname, type="A", ttl=TTL, rdata=ip) for ip in ips])
 
-    def _forward(self, data: bytes, q: DNS, name: str, proxy: bool,
-                 frame: Frame | None) -> Generator[Any, Any, bytes | None]:
+    def _forward(self, data: bytes, q: DNS, name: str, proxy: bool, frame: Frame | None,
+                 proto: str = "udp") -> Generator[Any, Any, bytes | None]:
         """Ask each upstream in turn with the client's own query; the first usable answer."""
         me = f"embedded DNS {self.address}"
         qtype = TYPES.get(q.qd[0].qtype, str(q.qd[0].qtype))
@@ -200,28 +193,25 @@ class EmbeddedDns:
                 self._trace("dns:forward", "skip", f"{me} skips upstream {up.addr}: it is reached from the "
                             "host's namespace and the container is only on internal networks", frame)
                 continue
-            ns = self.place.host.root if up.host_ns else self.ns
             side = "the host's" if up.host_ns else "the container's"
-            sock = ns.sockets.udp_socket()
             try:
-                try:
-                    sock.sendto(data, (up.addr, 53))
-                except OutputError as e:
-                    self._trace("dns:forward", "fail", f"{me} cannot reach upstream {up.addr} from {side} "
-                                f"namespace ({e}): {then}", frame)
-                    continue
+                sock = self._upstream_send(up, data, proto)
+            except OutputError as e:
+                self._trace("dns:forward", "fail", f"{me} cannot reach upstream {up.addr} from {side} "
+                            f"namespace ({e}): {then}", frame)
+                continue
+            try:
                 self._trace("dns:forward", "send", f"{me} does not know {name} ({qtype}): it forwards the "
                             f"query to {up.addr} from {side} namespace", frame)
-                got = yield from _answer_for(sock, q.id, self.env.now + UPSTREAM_TIMEOUT)
+                got = yield from self._upstream_reply(sock, q.id)
             finally:
-                sock.close()
+                self._upstream_close(sock)
             if got is None:
                 self._trace("dns:forward", "fail", f"{me}: no answer from {up.addr} within "
                             f"{UPSTREAM_TIMEOUT:g} s, {then}", frame)
                 continue
-            if isinstance(got, SockError):
-                self._trace("dns:forward", "fail", f"{me}: {up.addr} is unreachable ({got.errno_name}), "
-                            f"{then}", frame)
+            if isinstance(got, str):
+                self._trace("dns:forward", "fail", f"{me}: {up.addr} is unreachable ({got}), {then}", frame)
                 continue
             raw, ans = got
             rcode = RCODES.get(ans.rcode, str(ans.rcode))
@@ -232,6 +222,70 @@ class EmbeddedDns:
                         f"{rcode}, {ans.ancount} answer record(s)", frame)
             return raw
         return None
+
+
+class EmbeddedDns(ResolverLogic):
+    """One sandbox's resolver on the simulated kernel (see ResolverLogic for the arguments)."""
+
+    def __init__(self, place: Place, view: Callable[[], list[DnsNetwork]],
+                 upstreams: Iterable[Upstream] = (), proxy_dns: bool | None = None,
+                 ndots_set: bool = False, address: str = EMBEDDED_DNS) -> None:
+        super().__init__(view, upstreams, proxy_dns, ndots_set, address, place.host.lab.ctx.rng)
+        self.place = place
+        self.ns = place.ns
+        self.env = self.ns.kernel.ctx.env
+        self.sock: _ListenSocket | None = None
+        self.process: simpy.Process | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> EmbeddedDns:
+        """Bind 127.0.0.11 at a random port (SetupFunc(0)) and start answering."""
+        sock = _ListenSocket(self.ns)
+        sock.bind(self.address, 0)
+        assert sock.local is not None
+        self.sock, self.port = sock, sock.local[1]
+        self.tcp_port = self.ns.sockets.ephemeral_port("tcp", self.address)  # the TCP listener's port
+        self.process = self.env.process(self._loop())
+        return self
+
+    def stop(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        if self.process is not None and self.process.is_alive:
+            self.process.interrupt("stop")
+
+    # ------------------------------------------------------------ serving
+    def _loop(self) -> Generator[Any, Any, None]:
+        assert self.sock is not None
+        try:
+            while True:
+                got, frame = yield from self.sock.recvfrom(None)
+                if isinstance(got, tuple):
+                    self.env.process(self._serve(got[0], got[1], frame))
+        except simpy.Interrupt:
+            pass
+
+    def _serve(self, data: bytes, client: tuple[str, int], frame: Frame | None) -> Generator[Any, Any, None]:
+        answer = yield from self._answer(data, frame)
+        if answer is not None:
+            self._send(answer, client)
+
+    def _upstream_send(self, up: Upstream, data: bytes, proto: str) -> UdpSocket:
+        ns = self.place.host.root if up.host_ns else self.ns
+        sock = ns.sockets.udp_socket()
+        try:
+            sock.sendto(data, (up.addr, 53))
+        except OutputError:
+            sock.close()
+            raise
+        return sock
+
+    def _upstream_reply(self, sock: UdpSocket, qid: int) -> Generator[Any, Any, tuple[bytes, DNS] | str | None]:
+        got = yield from _answer_for(sock, qid, self.env.now + UPSTREAM_TIMEOUT)
+        return got.errno_name if isinstance(got, SockError) else got
+
+    def _upstream_close(self, sock: UdpSocket) -> None:
+        sock.close()
 
     def _send(self, data: bytes, client: tuple[str, int]) -> None:
         if self.sock is None or self.sock.closed:

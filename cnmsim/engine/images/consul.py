@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -227,14 +227,23 @@ def _flag(args: list[str], name: str) -> str | None:
     return None
 
 
-def start_consul(ctx: AppContext) -> ConsulAgent | None:
-    """docker-entrypoint.sh, then `consul agent ...`; None when the command is not the agent."""
-    args = list(ctx.cmd)
+def agent_args(cmd: list[str]) -> list[str] | None:
+    """The `agent ...` words docker-entrypoint.sh runs consul with; None for another command."""
+    args = list(cmd)
     if args and args[0].startswith("-"):
         args = ["consul", *args]
     if args[:1] == ["consul"]:
         args = args[1:]
-    if args[:1] != ["agent"]:
+    return args if args[:1] == ["agent"] else None
+
+
+def start_consul(ctx: AppContext, serve: Callable[..., Any] = serve_http,
+                 dns: Callable[..., Any] = serve_dns) -> ConsulAgent | None:
+    """docker-entrypoint.sh, then `consul agent ...`; None when the command is not the agent.
+
+    `serve` and `dns` start the HTTP and DNS servers (real mode passes real-socket ones)."""
+    args = agent_args(ctx.cmd)
+    if args is None:
         return None
     opts = {}
     for var, opt in (("CONSUL_BIND_INTERFACE", "bind"), ("CONSUL_CLIENT_INTERFACE", "client")):
@@ -260,16 +269,16 @@ def start_consul(ctx: AppContext) -> ConsulAgent | None:
             sock.bind(bind, port)
             sock.listen()
         addr = f"{client}:8500"
-        http = serve_http(ctx.place, 8500, agent.handle, on_request=agent.access, bind=client)
+        http = serve(ctx.place, 8500, agent.handle, on_request=agent.access, bind=client)
         ctx.on_stop(http.stop)
     except OutputError as e:
         why = "address already in use" if e.errno_name == "EADDRINUSE" else "cannot assign requested address"
         ctx.out(f"==> Error starting agent: listen tcp {addr}: bind: {why}")
         ctx.exit(1)
         return None
-    dns = serve_dns(ctx.place, {f"{agent.node}.node.consul": bind, "consul.service.consul": bind},
-                    port=8600, recursive=False)
-    ctx.on_stop(dns.stop)
+    zone = dns(ctx.place, {f"{agent.node}.node.consul": bind, "consul.service.consul": bind},
+               port=8600, recursive=False)
+    ctx.on_stop(zone.stop)
     ctx.process(agent.elect())
     return agent
 

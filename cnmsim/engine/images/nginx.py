@@ -17,7 +17,7 @@ Sources: nginxinc/docker-nginx mainline/debian (Dockerfile, docker-entrypoint.sh
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from cnmsim.apps.httpd import (
@@ -147,12 +147,18 @@ def notice(ctx: AppContext, text: str, pid: int = 1) -> None:
     ctx.err(f"{error_time(ctx.now)} [notice] {pid}#{pid}: {text}")
 
 
-def start_nginx(ctx: AppContext) -> Any:
+def runs_nginx(cmd: list[str]) -> bool:
+    """Whether the container's command is nginx itself (not replaced by the user)."""
+    return bool(cmd) and cmd[0].rsplit("/", 1)[-1] in ("nginx", "nginx-debug")
+
+
+def start_nginx(ctx: AppContext, serve: Callable[..., Any] = serve_http) -> Any:
     """`/docker-entrypoint.sh nginx -g 'daemon off;'`; None when the command is not nginx.
 
     Otherwise a handle (the server, or the context while nginx retries or prints its version
-    and exits): the engine must not mistake a failing nginx for a command to run itself."""
-    if not ctx.cmd or ctx.cmd[0].rsplit("/", 1)[-1] not in ("nginx", "nginx-debug"):
+    and exits): the engine must not mistake a failing nginx for a command to run itself.
+    `serve` starts the HTTP server (serve_http's signature; real mode passes a real one)."""
+    if not runs_nginx(ctx.cmd):
         return None
     lines = entrypoint_lines(ctx.place.files)  # the scripts run (and edit default.conf) anyway
     if not ctx.env.get("NGINX_ENTRYPOINT_QUIET_LOGS"):
@@ -164,7 +170,7 @@ def start_nginx(ctx: AppContext) -> Any:
         return ctx
     site = NginxSite(ctx)
     try:
-        srv = serve_http(ctx.place, 80, site.handle, server=f"nginx/{NGINX_VERSION}", on_request=site.log)
+        srv = serve(ctx.place, 80, site.handle, server=f"nginx/{NGINX_VERSION}", on_request=site.log)
     except OutputError:
         ctx.process(_cannot_bind(ctx))
         return ctx

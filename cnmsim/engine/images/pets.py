@@ -25,7 +25,7 @@ import ast
 import json
 import random
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -72,8 +72,12 @@ def cookies(req: Request) -> dict[str, str]:
 class PetsApp:
     """app.py and admin.py of one container: their settings, consul client and handlers."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, serve: Callable[..., Any] = serve_http,
+                 kv: type[ConsulKV] = ConsulKV, startup_sleep: float = STARTUP_SLEEP) -> None:
+        """`serve` starts an HTTP server and `kv` is the consul client class (real mode passes
+        real-socket ones); startup_sleep is the image's time.sleep(5)."""
         self.ctx, self.hostname, env = ctx, ctx.place.hostname, ctx.env
+        self.serve_http, self.startup_sleep = serve, startup_sleep
         self.options = {"a": env.get("OPTION_A", "Cats"), "b": env.get("OPTION_B", "Dogs"),
                         "c": env.get("OPTION_C", "Whales")}
         self.healthy = True
@@ -81,7 +85,7 @@ class PetsApp:
         self.kv: ConsulKV | None = None
         if env.get("DB"):
             host, _, port = env["DB"].partition(":")
-            self.kv = ConsulKV(ctx.proc("python", "app.py"), host, int(port or 8500))
+            self.kv = kv(ctx.proc("python", "app.py"), host, int(port or 8500))
 
     def redirect(self, req: Request, to: str, *headers: tuple[str, str]) -> Response:
         host = req.headers.get("host", "0.0.0.0:5000")
@@ -193,8 +197,8 @@ class PetsApp:
         self.ctx.err(f'{req.client[0]} - - [{werkzeug_time(self.ctx.now)}] "{line}" {resp.status} -')
 
     def serve(self, port: int, handler: Any) -> None:
-        srv = serve_http(self.ctx.place, port, handler, server=SERVER, on_request=self.log_request,
-                         proto="HTTP/1.0")
+        srv = self.serve_http(self.ctx.place, port, handler, server=SERVER, on_request=self.log_request,
+                              proto="HTTP/1.0")
         self.ctx.on_stop(srv.stop)
         self.ctx.err(f" * Running on http://0.0.0.0:{port}/ (Press CTRL+C to quit)")
 
@@ -202,7 +206,7 @@ class PetsApp:
         if self.ctx.tty:
             self.ctx.out(f"Starting web container {self.hostname}")
         if self.kv is not None:
-            yield self.ctx.sim.timeout(STARTUP_SLEEP)
+            yield self.ctx.sim.timeout(self.startup_sleep)
             try:
                 if (yield from self.kv.get("hits")) is None:
                     for key in ("hits", *self.options.values()):
@@ -219,19 +223,28 @@ class PetsApp:
             if self.ctx.tty:
                 self.ctx.out("No DB given")
         else:
-            yield self.ctx.sim.timeout(STARTUP_SLEEP)
+            yield self.ctx.sim.timeout(self.startup_sleep)
         self.serve(7000, self.admin)
 
 
-def start_pets(ctx: AppContext) -> PetsApp | None:
-    """`/bin/sh -c "python app.py & python admin.py"`; None when the command is something else."""
-    line = " ".join(ctx.cmd)
-    if "app.py" not in line and "admin.py" not in line:
+def pets_scripts(cmd: list[str]) -> tuple[bool, bool]:
+    """Whether the command runs app.py, admin.py (both False: the user replaced the command)."""
+    line = " ".join(cmd)
+    return "app.py" in line, "admin.py" in line
+
+
+def start_pets(ctx: AppContext, serve: Callable[..., Any] = serve_http, kv: type[ConsulKV] = ConsulKV,
+               startup_sleep: float = STARTUP_SLEEP) -> PetsApp | None:
+    """`/bin/sh -c "python app.py & python admin.py"`; None when the command is something else.
+
+    serve, kv and startup_sleep go to PetsApp (real mode passes real-socket ones)."""
+    app_py, admin_py = pets_scripts(ctx.cmd)
+    if not app_py and not admin_py:
         return None
-    app = PetsApp(ctx)
-    if "app.py" in line:
+    app = PetsApp(ctx, serve, kv, startup_sleep)
+    if app_py:
         ctx.process(app.app_py())
-    if "admin.py" in line:
+    if admin_py:
         ctx.process(app.admin_py())
     return app
 

@@ -62,12 +62,20 @@ class ConsulKV:
             f"{url} (Caused by NewConnectionError('<requests.packages.urllib3.connection.HTTPConnection "
             f"object at {obj}>: Failed to establish a new connection: [Errno {errno}] {text}',))")
 
+    def resolve(self) -> Generator[Any, Any, tuple[str | None, str]]:
+        """The host's address with the container's resolver: (address, "") or (None, error)."""
+        return (yield from getaddrinfo(self.proc, self.host))
+
+    def socket(self) -> Any:
+        """A new TCP socket (connect and recv are generators, send raises OutputError)."""
+        return self.proc.ns.sockets.tcp.socket()
+
     def request(self, method: str, url: str, body: bytes = b"") -> Generator[Any, Any, tuple[int, bytes]]:
         """One request; (status, body).  Raises ConsulError when no connection could be made."""
-        addr, err = yield from getaddrinfo(self.proc, self.host)
+        addr, err = yield from self.resolve()
         if addr is None:
             raise self._fail(url, -3, "Try again") if err == AGAIN else self._fail(url, -2, "Name does not resolve")
-        sock = self.proc.ns.sockets.tcp.socket()
+        sock = self.socket()
         with closing(sock):
             try:
                 yield from sock.connect(addr, self.port)

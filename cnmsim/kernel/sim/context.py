@@ -24,15 +24,19 @@ class SimContext:
         return next(self._ids)
 
     def random_mac(self, prefix: str | None = None) -> str:
-        """A locally administered unicast MAC, drawn from the lab's RNG (as the kernel's eth_random_addr)."""
-        r = self.rng
-        if prefix:
-            tail = [r.randrange(256) for _ in range(6 - len(prefix.split(":")))]
-            return prefix + "".join(f":{b:02x}" for b in tail)
-        first = (r.randrange(256) & 0xFE) | 0x02
-        return ":".join(f"{b:02x}" for b in [first] + [r.randrange(256) for _ in range(5)])
+        """A locally administered unicast MAC from the kernel's RNG (as the kernel's eth_random_addr)."""
+        return random_mac(self.rng, prefix)
 
     def later(self, delay: float, fn, *args) -> None:  # noqa: ANN001
         """Call fn(*args) after `delay` simulated seconds (one simpy event)."""
         ev = self.env.timeout(delay)
         ev.callbacks.append(lambda _e: fn(*args))
+
+
+def random_mac(r: random.Random, prefix: str | None = None) -> str:
+    """A locally administered unicast MAC drawn from `r` (after `prefix`, when given)."""
+    if prefix:
+        tail = [r.randrange(256) for _ in range(6 - len(prefix.split(":")))]
+        return prefix + "".join(f":{b:02x}" for b in tail)
+    first = (r.randrange(256) & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in [first] + [r.randrange(256) for _ in range(5)])

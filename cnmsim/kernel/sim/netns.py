@@ -434,8 +434,13 @@ class SimNetns(IpvsVerbs):
         src = rt.src if dst in self.local_addrs or rt.type != "local" else next(
             (str(a.iface.ip) for a in self.ifaddrs if a.dev is rt.dev and IPv4Address(dst) in a.iface.network), None)
         src = src or (self.select_source(rt.dev, rt.via or dst) if rt.dev else None)
+        mtu, expires = rt.mtu, None
+        learned = self.stack.pmtu.entries.get(dst) if self.stack.pmtu.get(dst) else None
+        if learned is not None:  # the nexthop exception __ip_rt_update_pmtu made (rt_cache)
+            mtu, expires = learned[0], int(learned[1] - self.kernel.ctx.env.now)
         return api.Route(dst=dst, via=rt.via, dev=rt.dev.name if rt.dev else None, src=src,
-                         type=rt.type, table="local" if rt.type == "local" else "main", mtu=rt.mtu)
+                         type=rt.type, table="local" if rt.type == "local" else "main", mtu=mtu,
+                         expires=expires)
 
     # ------------------------------------------------------------ api: neighbours and FDB
     def neigh_add(self, neigh: api.Neigh, *, replace: bool = False) -> None:
