@@ -202,3 +202,36 @@ def test_missing_kernel_features_refuse_the_scenario_up_front() -> None:
         lab.add_host("host-A", address="192.168.0.2/24", docker=False)
         r = lab.run("host-A", "ip link add link eth0 name eth0.10 type vlan id 10")
         assert (r.exit_code, r.stderr) == (2, "Error: Unknown device type.\n")
+
+
+def _lab_namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if re.match(r"cnm[0-9a-f]{5}-", line)}
+
+
+def test_ctrl_c_removes_everything() -> None:
+    import signal
+    import sys
+    import time
+
+    before = _lab_namespaces()
+    exe = os.path.join(os.path.dirname(sys.executable), "cnmsim")
+    p = subprocess.Popen([exe, "run", "--backend", "real",
+                          os.path.join(ROOT, "scenarios", "docker-pets-bridge.yaml")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while not (_lab_namespaces() - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)  # inside the scenario's `wait 6s`: containers and their servers are up
+    made = _lab_namespaces() - before
+    assert len(made) >= 5, made  # underlay, host-A, laptop and the two sandboxes
+    servers = subprocess.run(["pgrep", "-f", "cnmsim.kernel.real.appserver"], capture_output=True,
+                             text=True).stdout.split()
+    assert servers
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=30)
+    assert p.returncode != 0
+    assert not (_lab_namespaces() & made)
+    assert not any(os.path.exists(f"/etc/netns/{n}") for n in made)
+    for pid in servers:
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

@@ -17,8 +17,6 @@ import contextlib
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from pyroute2 import IPRoute
-
 from cnmsim.kernel.api import KernelError
 from cnmsim.kernel.real.clean import new_prefix, require_root
 from cnmsim.kernel.real.exec import drop_etc
@@ -39,11 +37,13 @@ class RealSegment:
     def __init__(self, backend: RealBackend, name: str, mtu: int) -> None:
         self.backend, self.name, self.mtu = backend, name, mtu
         self.bridge = f"seg-{name}"[:15]
-        ipr = backend.ipr
-        ipr.link("add", ifname=self.bridge, kind="bridge")
-        idx = ipr.link_lookup(ifname=self.bridge)[0]
-        ipr.link("set", index=idx, mtu=mtu, state="up")
-        self.index = idx
+        def make(ipr: Any) -> int:
+            ipr.link("add", ifname=self.bridge, kind="bridge")
+            idx = ipr.link_lookup(ifname=self.bridge)[0]
+            ipr.link("set", index=idx, mtu=mtu, state="up")
+            return idx
+
+        self.index = backend.underlay.root.call(make)
         self.ports: list[str] = []
 
 
@@ -57,9 +57,8 @@ class RealBackend:
         self.kernels: list[RealKernel] = []
         self.underlay = RealKernel(self.prefix, UNDERLAY)
         self.kernels.append(self.underlay)
-        self.ipr = IPRoute(netns=self.underlay.root.real_name)
         self.closed = False
-        self._finalizer = weakref.finalize(self, _close_all, self.kernels, [self.ipr])
+        self._finalizer = weakref.finalize(self, _close_all, self.kernels)
         atexit.register(self._finalizer)
 
     def new_kernel(self, hostname: str) -> RealKernel:
@@ -76,12 +75,14 @@ class RealBackend:
         port = f"h{self.kernels.index(host.kernel)}-{name}"[:15]
         if port in segment.ports:
             raise KernelError("RTNETLINK answers: File exists", "EEXIST")
-        ipr = self.ipr
-        ipr.link("add", ifname=port, kind="veth", mtu=mtu,
-                 peer={"ifname": name, "net_ns_fd": netns_path(host.root.real_name),
-                       "address": mac, "mtu": mtu})
-        idx = ipr.link_lookup(ifname=port)[0]
-        ipr.link("set", index=idx, master=segment.index, state="up")
+        def cable(ipr: Any) -> None:
+            ipr.link("add", ifname=port, kind="veth", mtu=mtu,
+                     peer={"ifname": name, "net_ns_fd": netns_path(host.root.real_name),
+                           "address": mac, "mtu": mtu})
+            idx = ipr.link_lookup(ifname=port)[0]
+            ipr.link("set", index=idx, master=segment.index, state="up")
+
+        self.underlay.root.call(cable)
         segment.ports.append(port)
 
     def close(self) -> None:
@@ -99,10 +100,7 @@ class RealBackend:
         return {"prefix": self.prefix, "namespaces": [n for k in self.kernels for n in k.real_names()]}
 
 
-def _close_all(kernels: list[RealKernel], handles: list[Any]) -> None:
-    for h in handles:
-        with contextlib.suppress(Exception):
-            h.close()
+def _close_all(kernels: list[RealKernel]) -> None:
     for k in reversed(kernels):
         with contextlib.suppress(Exception):
             k.close()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import rtnl
@@ -25,7 +26,7 @@ from cnmsim.kernel import api
 from cnmsim.kernel.api import KernelError
 from cnmsim.kernel.real import links as L
 from cnmsim.kernel.real.iptables import InNetnsVerbs
-from cnmsim.kernel.real.nsenter import netns_path
+from cnmsim.kernel.real.nsenter import netns_path, off_loop
 
 if TYPE_CHECKING:
     from cnmsim.kernel.real.kernel import RealKernel
@@ -35,6 +36,8 @@ NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x100, 0x200, 0x400, 0x8
 ACK = NLM_F_REQUEST | NLM_F_ACK
 AF_BRIDGE = 7
 RTEXT_FILTER_SKIP_STATS = 8
+
+T = TypeVar("T")
 
 
 class RealNetns(InNetnsVerbs):
@@ -46,14 +49,13 @@ class RealNetns(InNetnsVerbs):
         self.real_name = real_name
         self.path = netns_path(real_name)
         self._lock = threading.RLock()
-        self.ipr: IPRoute | None = IPRoute(fileno=sock.detach(), ext_ack=True, groups=0)
-        self.ipr.asyncore.status["nlm_generator"] = True  # (the sync nlm_request reads it)
+        self.ipr: IPRoute | None = off_loop(_open_ipr, sock)
         self._peers: dict[int, RealNetns] = {}  # nsid -> namespace (IFLA_LINK_NETNSID)
 
     def close(self) -> None:
         with self._lock:
             if self.ipr is not None:
-                self.ipr.close()
+                off_loop(self.ipr.close)
                 self.ipr = None
 
     # ------------------------------------------------------------ requests
@@ -63,9 +65,15 @@ class RealNetns(InNetnsVerbs):
             if self.ipr is None:
                 raise KernelError(f'Cannot open network namespace "{self.name}": No such file or directory', "ENOENT")
             try:
-                return tuple(self.ipr.nlm_request(msg, msg_type, flags))
+                return off_loop(lambda: tuple(self.ipr.nlm_request(msg, msg_type, flags)))
             except NetlinkError as e:
                 raise L.rtnl_error(e) from None
+
+    def call(self, fn: Callable[[IPRoute], T]) -> T:
+        """fn(handle) with this namespace's pyroute2 handle (for the lab's own plumbing)."""
+        with self._lock:
+            assert self.ipr is not None
+            return off_loop(fn, self.ipr)
 
     def dump(self, msg: Any, msg_type: int) -> tuple:
         return self.request(msg, msg_type, NLM_F_REQUEST | NLM_F_DUMP)
@@ -331,3 +339,9 @@ class RealNetns(InNetnsVerbs):
 
     def __repr__(self) -> str:
         return f"<RealNetns {self.kernel.hostname}[{self.name}] {self.real_name}>"
+
+
+def _open_ipr(sock: socket.socket) -> IPRoute:
+    ipr = IPRoute(fileno=sock.detach(), ext_ack=True, groups=0)
+    ipr.asyncore.status["nlm_generator"] = True  # (the sync nlm_request reads it)
+    return ipr

@@ -8,11 +8,13 @@ libnetwork's embedded DNS and docker-proxy listen inside a sandbox from the daem
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 NETNS_RUN_DIR = "/var/run/netns"
@@ -59,3 +61,21 @@ def in_netns(name: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 def socket_in(name: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM) -> socket.socket:
     """A new socket that lives in namespace `name`."""
     return in_netns(name, socket.socket, family, type)
+
+
+_worker: ThreadPoolExecutor | None = None
+
+
+def off_loop(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Call fn here, or on a worker thread when this thread runs an asyncio loop (Jupyter does).
+
+    pyroute2's synchronous API drives its own asyncio loop with run_until_complete, which fails
+    ("This event loop is already running") on a thread whose loop is running, as a notebook
+    kernel's is. Netlink work then goes to one worker thread, in order.
+    """
+    global _worker
+    if asyncio._get_running_loop() is None:
+        return fn(*args, **kw)
+    if _worker is None:
+        _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netlink")
+    return _worker.submit(fn, *args, **kw).result()
