@@ -3,7 +3,7 @@
     ip [-br] [-d] [-s] [-4] [-o] [-c] [-n NETNS] OBJECT COMMAND ...
 
 OBJECT is matched by prefix as iproute2 does (`ip a`, `ip addr`, `ip r`, `ip n`, `ip l`).
-Each object module (ip_link, ip_addr, ip_route, ip_neigh, ip_netns) has `run(proc, opts, args)`.
+Each object module (ip_link, ip_addr, ip_route, ip_neigh, ip_netns, ip_xfrm) has `run(proc, opts, args)`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cnmsim.shell.registry import Proc, command
 # iproute2 matches objects by prefix in this order (ip.c `cmds[]`)
 OBJECTS = [
     ("address", "ip_addr"), ("link", "ip_link"), ("neighbour", "ip_neigh"), ("neighbor", "ip_neigh"),
-    ("route", "ip_route"), ("netns", "ip_netns"),
+    ("route", "ip_route"), ("netns", "ip_netns"), ("xfrm", "ip_xfrm"),
 ]
 
 

@@ -19,7 +19,7 @@ from cnmsim.shell.registry import Proc
 
 Handler = Callable[[Proc, Any, list[str]], "int | Generator[Any, Any, int]"]
 COMMANDS: dict[str, Handler] = {}
-GROUPS: dict[str, dict[str, Handler]] = {"network": {}, "container": {}}
+GROUPS: dict[str, dict[str, Handler]] = {"network": {}, "container": {}, "swarm": {}, "node": {}, "service": {}}
 USAGE = """
 Usage:  docker [OPTIONS] COMMAND
 
@@ -34,6 +34,11 @@ Common Commands:
 Management Commands:
   container   Manage containers
   network     Manage networks
+  node        Manage Swarm nodes
+  service     Manage Swarm services
+
+Swarm Commands:
+  swarm       Manage Swarm
 
 Run 'docker COMMAND --help' for more information on a command.
 """
@@ -50,7 +55,14 @@ def cmd(*names: str, group: str | None = None) -> Callable[[Handler], Handler]:
 
 
 def _load() -> None:
-    from cnmsim.docker import container_cmd, network_cmd, run_cmd  # noqa: F401  (they register)
+    from cnmsim.docker import (  # noqa: F401  (they register)
+        container_cmd,
+        network_cmd,
+        node_cmd,
+        run_cmd,
+        service_cmd,
+        swarm_cmd,
+    )
 
 
 def daemon_error(proc: Proc, e: Exception, code: int = 1) -> int:

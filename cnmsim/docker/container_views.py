@@ -126,7 +126,8 @@ def exposed_ports(c: Container) -> list[str]:
 
 def published(c: Container) -> list[Any]:
     """The -p bindings the driver programmed (host_ip, host_port filled in)."""
-    return [b for ep in c.endpoints.values() for b in ep.bindings]
+    eps = list(c.sandbox.endpoints) if c.sandbox is not None else list(c.endpoints.values())
+    return [b for ep in eps for b in ep.bindings]  # the sandbox's: docker_gwbridge's too
 
 
 def port_map(c: Container) -> GoMap:

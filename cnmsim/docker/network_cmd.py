@@ -54,6 +54,8 @@ def create(proc: Proc, d: Any, argv: list[str]) -> int:
     if name in PREDEFINED:
         return daemon_error(proc, f"operation is not permitted on predefined {name} network ")
     driver = p.str("driver", "bridge")
+    if driver == "overlay" or p.str("scope") == "swarm" or p.bool("ingress"):
+        return _create_swarm(proc, d, p, name, confs)
     try:
         validate_ipam(confs)
         net = d.controller.new_network(
@@ -66,14 +68,59 @@ def create(proc: Proc, d: Any, argv: list[str]) -> int:
     return 0
 
 
+def _create_swarm(proc: Proc, d: Any, p: Any, name: str, confs: list[Any]) -> int:
+    """An overlay on a manager: the swarm allocates it (cnmsim.swarm.manager.networks); a worker
+    or a host outside a swarm gets the daemon's refusal."""
+    from cnmsim.swarm.manager import networks as swnets
+    from cnmsim.swarm.manager import swarm as sw
+    from cnmsim.swarm.manager.errors import NO_MANAGER, WORKER_NETWORK
+
+    node = sw.member(proc.lab, d.host.name)
+    if node is None:
+        return daemon_error(proc, NO_MANAGER)
+    if node.role != "manager":
+        return daemon_error(proc, WORKER_NETWORK)
+    swarm = sw.get(proc.lab)
+    try:
+        if any(n.name == name for n in d.controller.networks.values()):
+            raise EngineError(f"network with name {name} already exists")
+        conf = confs[0] if confs else None
+        net = swnets.create(proc.lab, swarm, name, subnet=conf.subnet if conf else None,
+                            gateway=conf.gateway if conf else None, attachable=p.bool("attachable"),
+                            internal=p.bool("internal"), ingress=p.bool("ingress"), options=_kv(p.list("opt")),
+                            labels=_kv(p.list("label")), ipam_options=_kv(p.list("ipam-opt")))
+    except EngineError as e:
+        return daemon_error(proc, e)
+    sw.bump(swarm)
+    sw.notify(swarm, "network_created", network=net)
+    proc.out(net.id)
+    return 0
+
+
+def _swarm_networks(proc: Proc, d: Any) -> tuple[Any, list[Any]]:
+    """The swarm and the swarm networks this host lists: all of them on a manager, none on a
+    worker (it lists its local copies only)."""
+    from cnmsim.swarm.manager import swarm as sw
+
+    node = sw.member(proc.lab, d.host.name)
+    swarm = sw.get(proc.lab)
+    if node is None or node.role != "manager" or swarm is None:
+        return swarm, []
+    return swarm, [n for n in swarm.networks.values() if n.id not in d.controller.networks]
+
+
 @cmd("ls", "list", group="network")
 def ls(proc: Proc, d: Any, argv: list[str]) -> int:
+    from cnmsim.swarm.manager.agent import engine_network
+
     p = parse(argv, [Flag("quiet", "q"), Flag("no-trunc"), Flag("filter", "f", "list"), Flag("format", "", "str")])
-    nets = sorted(d.controller.networks.values(), key=lambda n: n.name)
+    trunc = not p.bool("no-trunc")
+    swarm, remote = _swarm_networks(proc, d)
+    nets = list(d.controller.networks.values()) + [engine_network(swarm, n) for n in remote]
+    nets.sort(key=lambda n: n.name)
     for f in p.list("filter"):
         k, _, v = f.partition("=")
         nets = [n for n in nets if views.network_filter(n, k, v)]
-    trunc = not p.bool("no-trunc")
     if p.bool("quiet"):
         for n in nets:
             proc.out(n.id[:12] if trunc else n.id)
@@ -91,12 +138,22 @@ def inspect_(proc: Proc, d: Any, argv: list[str]) -> int:
                   "Display detailed information on one or more networks", exact=False):
         return 1
     from cnmsim.docker.jsonout import InspectError, docker_inspect
+    from cnmsim.docker.swarm_views import swarm_network_json
+    from cnmsim.swarm.manager import networks as swnets
+
+    swarm, remote = _swarm_networks(proc, d)
 
     def lookup(ref: str) -> Any:
         try:
-            return views.network_json(d, d.controller.network(ref))
+            net = d.controller.network(ref)
         except EngineError as e:
-            raise InspectError(f"Error response from daemon: {e}") from None
+            snet = swnets.lookup(swarm, ref) if remote else None
+            if snet is None or snet not in remote:
+                raise InspectError(f"Error response from daemon: {e}") from None
+            return swarm_network_json(d, swarm, snet)
+        if net.scope == "swarm" and swarm is not None and net.id in swarm.networks:
+            return swarm_network_json(d, swarm, swarm.networks[net.id])
+        return views.network_json(d, net)
 
     res = docker_inspect(p.args, lookup, p.str("format"))
     proc.out(res.stdout, end="")
@@ -113,17 +170,65 @@ def rm(proc: Proc, d: Any, argv: list[str]) -> int:
     code = 0
     for ref in p.args:
         try:
+            if _rm_swarm(proc, d, ref):
+                proc.out(ref)
+                continue
             net = d.controller.network(ref)
             if net.predefined:
                 raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
             d.controller.delete_network(net)
             proc.out(ref)
+        except _Skip:
+            continue
         except EngineError as e:
             if p.bool("force") and e.status == 404:
                 continue
             proc.err(f"Error response from daemon: {e}")
             code = 1
     return code
+
+
+INGRESS_WARNING = ("WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm "
+                   "run the same docker engine version. Otherwise, removal may not be effective and "
+                   "functionality of newly create ingress networks will be impaired.\nAre you sure you want to "
+                   "continue? [y/N] ")
+
+
+def _rm_swarm(proc: Proc, d: Any, ref: str) -> bool:
+    """Remove a swarm network on a manager (True when REF named one): refused while a service
+    or task uses it; each node drops its copy; `ingress` asks first, as the CLI does."""
+    from cnmsim.swarm.manager import agent
+    from cnmsim.swarm.manager import networks as swnets
+    from cnmsim.swarm.manager import swarm as sw
+    from cnmsim.swarm.manager.errors import NOT_MANAGER, SwarmError
+
+    swarm = sw.get(proc.lab)
+    node = sw.member(proc.lab, d.host.name)
+    snet = swnets.lookup(swarm, ref) if node is not None else None
+    if snet is None or swarm is None or node is None:
+        return False
+    if node.role != "manager":
+        raise SwarmError(NOT_MANAGER)
+    if snet.ingress:
+        proc.out(INGRESS_WARNING, end="")
+        if not proc.stdin.strip().lower().startswith("y"):
+            raise _Skip()
+    swnets.check_removable(swarm, snet)
+    for n in swarm.nodes.values():
+        local = None if n.left else proc.lab[n.hostname].engine.controller.networks.get(snet.id)
+        if local is not None:
+            agent.drop_local(proc.lab, swarm, n, local)
+    swnets.forget(swarm, snet)
+    sw.bump(swarm)
+    sw.notify(swarm, "network_removed", network=snet)
+    return True
+
+
+class _Skip(EngineError):
+    """The user did not confirm."""
+
+    def __init__(self) -> None:
+        super().__init__("", 0)
 
 
 @cmd("connect", group="network")

@@ -3,14 +3,21 @@
 Every operation either completes or leaves things as they were: a failure part way through
 undoes the steps already taken (release the addresses, delete the endpoint ...), as libnetwork
 does with its deferred rollbacks.
+
+Swarm-scoped networks (overlay) are allocated by the swarm manager and *adopted* by each
+host's controller (`adopt_network`): their endpoints take the address the manager gave
+(`new_endpoint(net, name, ip=...)`), never local IPAM.  A sandbox whose endpoints give no
+gateway gets an extra endpoint on docker_gwbridge (drivers/overlay/gwbridge.py).
 """
 
 from __future__ import annotations
 
+from ipaddress import IPv4Interface, ip_address
 from typing import TYPE_CHECKING, Any
 
 from cnmsim.engine import registry
 from cnmsim.engine.driverapi import DriverContext, InterfaceInfo, JoinInfo
+from cnmsim.engine.drivers.overlay import gwbridge
 from cnmsim.engine.errors import Conflict, EngineError, Forbidden, NotFound, find_by_ref
 from cnmsim.engine.ipam import netconfig
 from cnmsim.engine.network import Endpoint, Network
@@ -91,13 +98,26 @@ class Controller:
         self.networks[net.id] = net
         return net
 
+    def adopt_network(self, net: Network) -> Network:
+        """Register a swarm-scoped network the manager allocated (scope "global", the swarm's id,
+        ipam_infos given) and create it in its driver; returns the one already here if any."""
+        old = self.networks.get(net.id)
+        if old is not None:
+            return old
+        net.extra[SWARM_IPAM] = True
+        net.created = net.created or self.clock()
+        _kernel_call(self.driver(net.driver).create_network, net.id, net.name, net.options,
+                     net.ipam_infos, net.internal)
+        self.networks[net.id] = net
+        return net
+
     def delete_network(self, net: Network, *, force: bool = False) -> None:
         if net.predefined and not force:
             raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
         if net.endpoints:
             raise Forbidden(f"error while removing network: network {net.name} id {net.id} has active endpoints")
         self.driver(net.driver).delete_network(net.id)
-        if net.ipam_infos:
+        if _local_ipam(net):
             netconfig.release_network(self.ipam(net.ipam_driver), net.ipam_infos)
         del self.networks[net.id]
 
@@ -107,7 +127,9 @@ class Controller:
         ep = Endpoint(self.new_id(), name, net, aliases=list(aliases or []), requested_ip=ip)
         drv = self.driver(net.driver)
         ipam = None
-        if net.ipam_infos:
+        if net.extra.get(SWARM_IPAM):
+            ep.address = _swarm_address(net, ip)
+        elif net.ipam_infos:
             ipam = self.ipam(net.ipam_driver)
             ep.address = netconfig.allocate_endpoint(ipam, net.ipam_infos, ip, net.name, net.id)
         iface = InterfaceInfo(ep.address, mac)
@@ -126,7 +148,7 @@ class Controller:
         if ep.sandbox is not None:
             self.leave(ep)
         self.driver(net.driver).delete_endpoint(net.id, ep.id)
-        if ep.address is not None and net.ipam_infos:
+        if ep.address is not None and _local_ipam(net):
             netconfig.release_endpoint(self.ipam(net.ipam_driver), net.ipam_infos, str(ep.address.ip))
         net.endpoints.pop(ep.id, None)
 
@@ -137,6 +159,7 @@ class Controller:
         return sb
 
     def delete_sandbox(self, sb: Sandbox) -> None:
+        sb.deleting = True
         for ep in list(sb.endpoints):
             self.leave(ep)
         sb.destroy()
@@ -160,14 +183,17 @@ class Controller:
         ep.gateway = jinfo.gateway
         ep.sandbox = sb
         sb.endpoints.append(ep)
+        sb.join_info[ep.id] = jinfo
         ep.network.generation += 1
         try:
             self._update_gateway(sb)
+            # docker_gwbridge when no endpoint gives a gateway; load-balancer endpoints never
+            # change it, except in the ingress sandbox (endpoint.go sbJoin)
+            if not getattr(ep, "load_balancer", False) or getattr(sb, "ingress", False):
+                gwbridge.update(self, sb)
         except Exception:
-            sb.endpoints.remove(ep)
-            sb.remove_interface(ep)
-            drv.leave(ep.network.id, ep.id)
-            ep.sandbox = None
+            if ep in sb.endpoints:
+                self.leave(ep)
             raise
 
     def leave(self, ep: Endpoint) -> None:
@@ -182,9 +208,12 @@ class Controller:
             sb.gateway_ep = None
         sb.remove_interface(ep)
         drv.leave(ep.network.id, ep.id)
+        sb.join_info.pop(ep.id, None)
         ep.sandbox = None
         ep.network.generation += 1
         self._update_gateway(sb)
+        if not gwbridge.in_gw_network(ep):
+            gwbridge.update(self, sb)
 
     def _program(self, ep: Endpoint, sb: Sandbox) -> None:
         drv = self.driver(ep.network.driver)
@@ -213,6 +242,29 @@ class Controller:
                 raise
         sb.gateway_ep = new
         sb.set_default_route(new)
+
+
+SWARM_IPAM = "swarm_ipam"  # Network.extra flag: addresses come from the swarm manager
+
+
+def _local_ipam(net: Network) -> bool:
+    return bool(net.ipam_infos) and not net.extra.get(SWARM_IPAM)
+
+
+def _swarm_address(net: Network, ip: str | None) -> IPv4Interface | None:
+    """The manager's address for an endpoint, with the prefix of the subnet that holds it."""
+    if not ip:
+        return None
+    try:
+        if "/" in ip:
+            return IPv4Interface(ip)
+        addr = ip_address(ip)
+    except ValueError:
+        raise EngineError(f"invalid IPv4 address: {ip}") from None
+    for info in net.ipam_infos:
+        if addr in info.subnet:
+            return IPv4Interface(f"{ip}/{info.subnet.prefixlen}")
+    raise EngineError(f"no configured subnet or ip-range contain the IP address {ip}")
 
 
 def _kernel_call(fn: Any, *args: Any) -> Any:

@@ -4,6 +4,12 @@ endpoints, files, embedded DNS, the app), stop, remove, connect and disconnect.
 Each step that fails undoes what it did, and the engine's message goes back to the CLI.  As
 the real engine does, a container whose start failed stays "Created" (it exists, `docker ps -a`
 shows it), while a refused create leaves nothing.
+
+Swarm networks: `docker run --network NAME` with NAME an attachable overlay that this node does
+not have yet asks the swarm agent for it (`cnmsim.swarm.manager.agent.ensure_network`), and an
+endpoint on it takes the address the manager allocates for the attachment
+(`attachment_address`), given back when the endpoint goes (`release_address`).  Without the
+swarm package the engine works as before.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from cnmsim.engine.container import Container, ContainerConfig, NetRequest
 from cnmsim.engine.dns import names as dnsnames
 from cnmsim.engine.dns import resolvconf
 from cnmsim.engine.driverapi import PortBinding
-from cnmsim.engine.errors import Conflict, EngineError, Forbidden
+from cnmsim.engine.errors import Conflict, EngineError, Forbidden, NotFound
 from cnmsim.engine.network import Endpoint, Network
 from cnmsim.place import Place
 
@@ -26,6 +32,7 @@ HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n
 IP_ONLY_USER = "user specified IP address is supported on user defined networks only"
 IP_NEEDS_SUBNET = "user specified IP address is supported only when connecting to networks with user configured subnets"
 ALIAS_ONLY_USER = "network-scoped alias is supported only for containers in user defined networks"
+TASK_LABEL = "com.docker.swarm.task.id"  # set on swarm task containers: their addresses come with the task
 
 
 def _valid_name(name: str) -> bool:
@@ -50,13 +57,48 @@ def create(d: Daemon, cfg: ContainerConfig, name: str | None, image: Any) -> Con
     if mode in ("host", "none") and (cfg.ports or cfg.publish_all):
         cfg.ports, cfg.publish_all = [], False  # the CLI warned: published ports are discarded
     reqs = cfg.networks or [NetRequest("bridge" if mode == "default" else mode)]
+    nets = []
     for r in reqs:
-        net = d.controller.network(r.network)  # raises "network X not found"
+        net = find_network(d, r.network)  # raises "network X not found"
         _check_request(net, r)
+        nets.append(net)
     c = Container(cid, name, cfg, image, created=d.lab.now)
-    c.net_requests = [NetRequest(d.controller.network(r.network).name, r.ip, list(r.aliases)) for r in reqs]
+    c.net_requests = [NetRequest(net.name, r.ip, list(r.aliases)) for net, r in zip(nets, reqs, strict=True)]
     d.containers[cid] = c
     return c
+
+
+def _swarm_agent() -> Any:
+    """S1's per-node swarm agent module, or None when swarm mode is not available."""
+    try:
+        from cnmsim.swarm.manager import agent
+    except ModuleNotFoundError as e:
+        if (e.name or "").startswith("cnmsim.swarm.manager"):
+            return None
+        raise
+    except ImportError:  # the package is there, its agent module not (yet)
+        return None
+    return agent
+
+
+def find_network(d: Daemon, ref: str) -> Network:
+    """A local network by id/name/prefix; else an attachable swarm network, made local here by
+    the swarm agent (its own error for a non-attachable one); else "network X not found"."""
+    try:
+        return d.controller.network(ref)
+    except NotFound:
+        agent = _swarm_agent()
+        ensure = getattr(agent, "ensure_network", None)
+        net = ensure(d, ref) if ensure is not None else None
+        if net is None:
+            raise
+        return net
+
+
+def _is_swarm(net: Network) -> bool:
+    from cnmsim.engine.controller import SWARM_IPAM
+
+    return bool(net.extra.get(SWARM_IPAM))
 
 
 def _check_request(net: Network, r: NetRequest) -> None:
@@ -113,7 +155,7 @@ def start(d: Daemon, c: Container, attached: bool = False) -> None:
             joined.append(ep)
     except Exception:
         for ep in reversed(joined):
-            ctl.delete_endpoint(ep)
+            delete_endpoint(d, ep)
         ctl.delete_sandbox(sb)
         raise
     c.sandbox = sb
@@ -143,16 +185,54 @@ def _bindings(c: Container) -> list[PortBinding]:
 
 def _attach(d: Daemon, c: Container, sb: Any, r: NetRequest) -> Endpoint:
     ctl = d.controller
-    net = ctl.network(r.network)
-    ep = ctl.new_endpoint(net, c.name, ip=r.ip, aliases=r.aliases, mac=c.config.mac)
+    net = find_network(d, r.network)
+    ip, attached = _attachment(d, c, net, r)
+    try:
+        ep = ctl.new_endpoint(net, c.name, ip=ip, aliases=r.aliases, mac=c.config.mac)
+    except Exception:
+        if attached:
+            _release(d, net, str(ip).split("/")[0])
+        raise
+    if attached:
+        net.extra.setdefault("attachments", {})[ep.id] = str(ip).split("/")[0]
     if net.user_defined and net.driver not in ("host", "null"):
         ep.dns_names = [c.name, *r.aliases, c.short_id] + ([c.config.hostname] if c.config.hostname else [])
     try:
         ctl.join(ep, sb)
     except Exception:
-        ctl.delete_endpoint(ep)
+        delete_endpoint(d, ep)
         raise
     return ep
+
+
+def _attachment(d: Daemon, c: Container, net: Network, r: NetRequest) -> tuple[str | None, bool]:
+    """The address of a non-task container on a swarm network: the manager allocates it (the
+    --ip one if given).  Task containers (label com.docker.swarm.task.id) bring their own."""
+    agent = _swarm_agent() if _is_swarm(net) and TASK_LABEL not in c.config.labels else None
+    alloc = getattr(agent, "attachment_address", None)
+    if alloc is None:
+        return r.ip, False
+    if r.ip:
+        try:
+            return str(alloc(d, net, c.name, ip=r.ip)), True
+        except TypeError:  # an agent that cannot take a preferred address
+            return r.ip, False
+    return str(alloc(d, net, c.name)), True
+
+
+def _release(d: Daemon, net: Network, ip: str) -> None:
+    fn = getattr(_swarm_agent(), "release_address", None)
+    if fn is not None:
+        fn(d, net, ip)
+
+
+def delete_endpoint(d: Daemon, ep: Endpoint) -> None:
+    """Delete the endpoint; a swarm attachment address goes back to the manager."""
+    net = ep.network
+    d.controller.delete_endpoint(ep)
+    ip = net.extra.get("attachments", {}).pop(ep.id, None)
+    if ip:
+        _release(d, net, ip)
 
 
 def stop(d: Daemon, c: Container, code: int = 137, graceful: bool = True) -> None:
@@ -167,8 +247,10 @@ def stop(d: Daemon, c: Container, code: int = 137, graceful: bool = True) -> Non
 
 def _teardown(d: Daemon, c: Container) -> None:
     ctl = d.controller
+    if c.sandbox is not None:
+        c.sandbox.deleting = True
     for ep in list(c.endpoints.values()):
-        ctl.delete_endpoint(ep)
+        delete_endpoint(d, ep)
     c.endpoints = {}
     if c.sandbox is not None:
         if c.sandbox.key:
@@ -209,7 +291,7 @@ def disconnect(d: Daemon, c: Container, net: Network, force: bool = False) -> No
         raise Forbidden(f"container {c.id} is not connected to network {net.name}")
     ep = c.endpoints.pop(net.id, None)
     if ep is not None:
-        d.controller.delete_endpoint(ep)
+        delete_endpoint(d, ep)
         _write_files(d, c)
     c.net_requests = [x for x in c.net_requests if x.network != net.name]
 
@@ -231,8 +313,8 @@ def _write_files(d: Daemon, c: Container) -> None:
     lines = [HOSTS_HEAD]
     for alias_line in _link_lines(d, c):
         lines.append(alias_line)
-    for ep in c.sandbox.endpoints:
-        if ep.address is not None:
+    for ep in c.sandbox.endpoints:  # doUpdateHostsFile: not the ingress or docker_gwbridge address
+        if ep.address is not None and not ep.network.ingress and ep.network.name != "docker_gwbridge":
             lines.append(f"{ep.ip}\t{c.hostname}\n")
     files["/etc/hosts"] = "".join(lines)
     src, text = resolvconf.origin(host_files)
@@ -264,13 +346,18 @@ def _link_lines(d: Daemon, c: Container) -> list[str]:
 
 
 def dns_view(d: Daemon, c: Container) -> list[dnsnames.DnsNetwork]:
-    """What the embedded DNS of C can answer: per network it is on, the running containers' names."""
+    """What the embedded DNS of C can answer: per network it is on, the running containers' names;
+    swarm-scoped networks add service VIPs, `tasks.<service>` and remote tasks (cnmsim.swarm.dns)."""
     if c.sandbox is None:
         return []
+    from cnmsim.swarm import dns as swarm_dns
+
     out = []
-    for ep in c.sandbox.endpoints:
+    for ep in swarm_dns.order(c.sandbox.endpoints):
         if ep.network.user_defined:
-            out.append(_dns_records(ep.network))
+            table = swarm_dns.network_table(d, ep.network, _dns_records(ep.network))
+            if table is not None:
+                out.append(table)
     return out
 
 

@@ -34,6 +34,8 @@ class Sandbox:
         self.gateway_ep: Endpoint | None = None
         self.dns: Any = None  # the embedded DNS server, when on a user-defined network
         self.port_bindings: list[Any] = []  # -p requests, programmed on the gateway endpoint
+        self.join_info: dict[str, Any] = {}  # endpoint id -> the driver's JoinInfo (gateway service, routes)
+        self.deleting = False  # being torn down: no docker_gwbridge endpoint is added any more
         if host_mode:
             self.ns = kernel.root
         else:

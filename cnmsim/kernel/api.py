@@ -262,6 +262,68 @@ class Conntrack:
     use: int = 1
 
 
+@dataclass(frozen=True)
+class XfrmTmpl:
+    """A policy template: which SA to apply (`tmpl src A dst B proto esp spi S reqid R mode M`)."""
+
+    src: str
+    dst: str
+    proto: str = "esp"
+    spi: int = 0  # 0: any SA with these addresses and reqid
+    reqid: int = 0
+    mode: str = "transport"
+
+
+@dataclass(frozen=True)
+class XfrmState:
+    """An IPsec security association, as `ip xfrm state add` takes it and `ip xfrm state` lists it:
+    `src A dst B proto esp spi S reqid R mode transport aead rfc4106(gcm(aes)) 0xKEY 64`.
+
+    `key` is the algorithm's key material (for rfc4106: the AES key followed by the 4-byte salt);
+    `icv_len` is in bits.  `seq`/`oseq`/`packets`/`bytes` are read-only counters a dump fills in
+    (`anti-replay context`, `lifetime current`)."""
+
+    src: str
+    dst: str
+    spi: int
+    proto: str = "esp"
+    reqid: int = 0
+    mode: str = "transport"
+    aead: str = "rfc4106(gcm(aes))"
+    key: bytes = b""
+    icv_len: int = 64
+    mark: int | None = None  # XFRMA_MARK value (None: no mark)
+    mask: int = 0xFFFFFFFF
+    replay_window: int = 0
+    seq: int = field(default=0, compare=False)  # highest sequence number received
+    oseq: int = field(default=0, compare=False)  # last sequence number sent
+    packets: int = field(default=0, compare=False)
+    bytes: int = field(default=0, compare=False)
+    added: float = field(default=0.0, compare=False)  # seconds since the epoch (lifetime `add`)
+    used: float | None = field(default=None, compare=False)  # first use (lifetime `use`)
+
+
+@dataclass(frozen=True)
+class XfrmPolicy:
+    """An IPsec security policy (`ip xfrm policy add src S/32 dst D/32 proto udp dport 4789 dir out
+    mark M mask K tmpl ...`): packets matching the selector (and, with `mark`, whose skb mark
+    & mask equals it) get the templates' transformations."""
+
+    src: str  # selector prefixes ("192.168.0.2/32", "0.0.0.0/0")
+    dst: str
+    dir: str = "out"  # "out", "in", "fwd"
+    proto: int = 0  # selector upper protocol (0: any)
+    sport: int | None = None
+    dport: int | None = None
+    mark: int | None = None
+    mask: int = 0xFFFFFFFF
+    priority: int = 0
+    action: str = "allow"  # or "block"
+    tmpls: tuple[XfrmTmpl, ...] = ()
+    index: int = field(default=0, compare=False)  # the kernel's (8*n + dir), filled by dumps
+    added: float = field(default=0.0, compare=False)  # seconds since the epoch
+
+
 class KernelError(Exception):
     """A refusal with the real tool's message (`RTNETLINK answers: File exists`)."""
 
@@ -332,6 +394,31 @@ class Netns(Protocol):
     def ipvs_zero(self, svc: IpvsService | None = None) -> None: ...
     def ipvs_timeouts(self) -> tuple[int, int, int]: ...  # (tcp, tcpfin, udp) seconds
     def ipvs_set_timeouts(self, tcp: int, tcpfin: int, udp: int) -> None: ...  # 0 keeps a value
+
+    # IPsec (XFRM, as `ip xfrm` and libnetwork program it over netlink)
+    def xfrm_state_add(self, state: XfrmState) -> None:
+        """Add an SA; `RTNETLINK answers: File exists` when (dst, proto, spi, mark) is taken."""
+        ...
+
+    def xfrm_state_del(self, state: XfrmState) -> None:
+        """Delete the SA with state's (dst, proto, spi, mark); `No such process` if none."""
+        ...
+
+    def xfrm_state_list(self) -> list[XfrmState]:
+        """Every SA, newest first as the kernel dumps them, with its counters."""
+        ...
+
+    def xfrm_policy_add(self, policy: XfrmPolicy, *, update: bool = False) -> None:
+        """Add a policy (`update`: replace the one with the same selector, dir and mark)."""
+        ...
+
+    def xfrm_policy_del(self, policy: XfrmPolicy) -> None:
+        """Delete the policy with policy's selector, dir and mark; ENOENT if none."""
+        ...
+
+    def xfrm_policy_list(self) -> list[XfrmPolicy]:
+        """Every policy, as `ip xfrm policy` lists them."""
+        ...
 
 
 @runtime_checkable

@@ -2,7 +2,7 @@
 
 Supported: tcp, udp, sctp, icmp, conntrack, state, addrtype, comment, multiport, mark, set,
 statistic, physdev, ipvs, policy, and (matches_extra.py) limit, iprange, length, pkttype, mac,
-connmark, ttl.  Values are kept as iptables-save prints them.
+connmark, ttl, and (matches_ipsec.py) bpf.  Values are kept as iptables-save prints them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from cnmsim.netfilter.l4 import (
     udp_desc,
 )
 from cnmsim.netfilter.matches_extra import EXTRA_MATCHES
+from cnmsim.netfilter.matches_ipsec import IPSEC_MATCHES
 from cnmsim.netfilter.model import Option, Rule
 from cnmsim.netfilter.names import ADDR_TYPES, CT_STATES, CT_STATUS, STATE_STATES
 
@@ -316,6 +317,6 @@ MATCHES: dict[str, Ext] = {e.name: e for e in (
         OptSpec("--pol", invert=False, canon=_choice("policy", "--pol", ("none", "ipsec"))),
         OptSpec("--strict", 0, invert=False),
     ], _policy_finish, _policy_desc),
-)} | EXTRA_MATCHES
+)} | EXTRA_MATCHES | IPSEC_MATCHES
 # the implicit match `-p NAME` loads when an option is unknown (xshared.c load_proto)
 PROTO_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp"}

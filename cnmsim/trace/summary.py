@@ -203,8 +203,12 @@ class Formatter:
                 if d is not None:
                     return head + d
             return head + f"UDP, length {n}"
-        if ip.proto == 50:
-            return f"{src} > {dst}: ESP"
+        if ip.proto == 50:  # print-esp.c
+            head = bytes(pl)[:8] if pl is not None else b""
+            if len(head) < 8:
+                return f"{src} > {dst}: ESP"
+            return (f"{src} > {dst}: ESP(spi=0x{int.from_bytes(head[:4], 'big'):08x},"
+                    f"seq=0x{int.from_bytes(head[4:], 'big'):x}), length {payload_len(ip)}")
         return f"{src} > {dst}: ip-proto-{ip.proto} {payload_len(ip)}"
 
     def _icmp(self, icmp: ICMP) -> str:

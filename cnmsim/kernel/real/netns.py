@@ -27,6 +27,7 @@ from cnmsim.kernel.api import KernelError
 from cnmsim.kernel.real import links as L
 from cnmsim.kernel.real.iptables import InNetnsVerbs
 from cnmsim.kernel.real.nsenter import netns_path, off_loop
+from cnmsim.kernel.real.xfrm import XfrmVerbs
 
 if TYPE_CHECKING:
     from cnmsim.kernel.real.kernel import RealKernel
@@ -40,7 +41,7 @@ RTEXT_FILTER_SKIP_STATS = 8
 T = TypeVar("T")
 
 
-class RealNetns(InNetnsVerbs):
+class RealNetns(InNetnsVerbs, XfrmVerbs):
     """A network namespace of a lab host on the real kernel (the root one has name "")."""
 
     def __init__(self, kernel: RealKernel, name: str, real_name: str, sock: socket.socket) -> None:

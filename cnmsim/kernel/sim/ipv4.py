@@ -6,6 +6,8 @@ ip_forward.c, ip_output.c):
     rx:  netif_receive -> ip_rcv -> PREROUTING -> route -> INPUT -> socket
                                                        \\-> FORWARD -> POSTROUTING -> neigh -> dev
     tx:  socket -> route -> OUTPUT -> POSTROUTING -> neigh -> dev
+    IPsec (xfrm.py): after POSTROUTING a packet an xfrm policy selects becomes ESP and passes
+    OUTPUT and POSTROUTING again; local ESP is decrypted and re-enters PREROUTING.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from scapy.layers.l2 import ARP, Ether
 from cnmsim.kernel.sim import icmp as icmp_mod
 from cnmsim.kernel.sim.pmtu import PmtuCache
 from cnmsim.kernel.sim.route import RouteEntry
+from cnmsim.kernel.sim.xfrm import esp_rcv
 from cnmsim.packet.frame import Frame
 from cnmsim.packet.sizes import wire_len
 
@@ -115,6 +118,8 @@ class IPv4Stack:
             icmp_mod.rcv(ns, dev, frame, ip, pl)
         elif isinstance(pl, (UDP, TCP)):
             ns.sockets.deliver(dev, frame, ip, pl)
+        elif ip.proto == 50:  # ESP: decrypt, then the cleartext re-enters PREROUTING (xfrm.py)
+            esp_rcv(ns, dev, frame, ip)
         else:
             icmp_mod.send_error(ns, frame, 3, 2)  # protocol unreachable
             ns.trace(dev.name, "ip:local", "drop", f"no handler for IP protocol {ip.proto}", frame)
@@ -215,6 +220,9 @@ class IPv4Stack:
         if not ns.nf.hook("POSTROUTING", frame, None, dev):
             return
         ip = frame.ip or ip
+        x = ns.xfrm
+        if x is not None and x.policies and x.output(rt, frame, ip, forwarded):
+            return  # IPsec: sent as ESP through OUTPUT and POSTROUTING again, or dropped (xfrm.py)
         mtu = self.path_mtu(rt, ip.dst)
         frags = ns.fragment(frame, ip, mtu) if wire_len(ip) > mtu else [frame]
         for f in frags:

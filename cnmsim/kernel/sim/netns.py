@@ -24,6 +24,7 @@ from cnmsim.kernel.sim.neigh import NeighTable
 from cnmsim.kernel.sim.netfilter import Netfilter
 from cnmsim.kernel.sim.route import RouteEntry, RoutingTable
 from cnmsim.kernel.sim.sockets import SocketTable
+from cnmsim.kernel.sim.xfrm import XfrmVerbs
 from cnmsim.netfilter.model import Ruleset
 from cnmsim.packet.frame import Frame
 
@@ -45,7 +46,7 @@ class AddrEntry:
     broadcast: str | None = None
 
 
-class SimNetns(IpvsVerbs):
+class SimNetns(IpvsVerbs, XfrmVerbs):
     """A network namespace of a simulated host (the root one has name "")."""
 
     def __init__(self, kernel: SimKernel, name: str) -> None:

@@ -3,7 +3,7 @@
 Each builder takes the Match (its options in order, each possibly negated) and the Engine, and
 returns `fn(view) -> bool`, the AND of its options, with the kernel's semantics (xt_conntrack,
 xt_addrtype, xt_set, xt_statistic, xt_physdev, xt_ipvs, xt_limit, xt_iprange, xt_length,
-xt_pkttype, xt_mac, xt_connmark, ipt_ttl).
+xt_pkttype, xt_mac, xt_connmark, ipt_ttl; xt_bpf and xt_policy are in cbpf.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from scapy.layers.l2 import Ether
 
+from cnmsim.kernel.sim.nf import cbpf
 from cnmsim.kernel.sim.nf.addr import ip2int, parse_net, parse_range
 from cnmsim.kernel.sim.nf.conntrack import STATUS_NAMES
 from cnmsim.kernel.sim.nf.view import STATE_BITS
@@ -327,4 +328,5 @@ BUILDERS: dict[str, Callable[[Match, Engine], Fn]] = {
     "conntrack": conntrack, "addrtype": addrtype, "iprange": iprange, "set": ipset,
     "statistic": statistic, "physdev": physdev, "ipvs": ipvs, "limit": limit, "length": length,
     "pkttype": pkttype, "mac": mac, "connmark": connmark, "ttl": ttl,
+    "bpf": cbpf.bpf, "policy": cbpf.policy,
 }
