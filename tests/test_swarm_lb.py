@@ -447,3 +447,28 @@ def test_service_names_are_network_scoped() -> None:
     assert not re.findall(r"Address: (10\.0\.1\.\S+)", r.stdout)
     assert "server can't find app: SERVFAIL" in r.stdout  # no upstream reachable in this lab
     assert "server can't find tasks.app: SERVFAIL" in lab.run(probe, "nslookup tasks.app").stdout
+
+
+def test_plain_containers_on_an_attachable_overlay_resolve_across_nodes() -> None:
+    """addServiceInfoToCluster runs for every swarm endpoint: a plain container's name reaches the
+    network's other nodes through endpoint_table gossip, and leaves with it."""
+    from cnmsim import Lab
+
+    lab = Lab(seed=0)
+    for i, h in enumerate(("host-A", "host-B")):
+        lab.add_host(h, address=f"192.168.0.{i + 2}/24")
+    lab.run("host-A", "docker swarm init --advertise-addr 192.168.0.2")
+    tok = lab.run("host-A", "docker swarm join-token -q worker").stdout.strip()
+    assert lab.run("host-B", f"docker swarm join --token {tok} 192.168.0.2:2377").ok
+    lab.wait(3)
+    lab.run("host-A", "docker network create -d overlay --attachable ovnet")
+    assert lab.run("host-A", "docker run -itd --network ovnet --name c1 busybox sh").ok
+    assert lab.run("host-B", "docker run -itd --network ovnet --name c2 busybox sh").ok
+    lab.wait(2)
+    for me, other in (("c1", "c2"), ("c2", "c1")):
+        r = lab.run(me, f"ping -c 1 {other}")
+        assert r.exit_code == 0 and f"PING {other} (10.0.1." in r.stdout
+    lab.run("host-B", "docker rm -f c2")
+    lab.wait(2)
+    r = lab.run("c1", "ping -c 1 c2")
+    assert (r.exit_code, r.stderr) == (1, "ping: bad address 'c2'\n")

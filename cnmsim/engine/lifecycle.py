@@ -202,7 +202,17 @@ def _attach(d: Daemon, c: Container, sb: Any, r: NetRequest) -> Endpoint:
     except Exception:
         delete_endpoint(d, ep)
         raise
+    if attached:  # addServiceInfoToCluster: the name reaches the network's other nodes by gossip
+        _swarm_hook("container_attached", d, c, ep)
     return ep
+
+
+def _swarm_hook(name: str, *args: Any) -> None:
+    try:
+        from cnmsim.swarm import observers
+    except ImportError:
+        return
+    getattr(observers, name)(*args)
 
 
 def _attachment(d: Daemon, c: Container, net: Network, r: NetRequest) -> tuple[str | None, bool]:
@@ -229,6 +239,8 @@ def _release(d: Daemon, net: Network, ip: str) -> None:
 def delete_endpoint(d: Daemon, ep: Endpoint) -> None:
     """Delete the endpoint; a swarm attachment address goes back to the manager."""
     net = ep.network
+    if ep.id in net.extra.get("attachments", {}):
+        _swarm_hook("container_detached", d, ep)  # deleteServiceInfoFromCluster
     d.controller.delete_endpoint(ep)
     ip = net.extra.get("attachments", {}).pop(ep.id, None)
     if ip:

@@ -28,6 +28,7 @@ LB_KEY = "lb_endpoints"  # Task.extra: network id -> the task's endpoint id ther
 
 if TYPE_CHECKING:
     from cnmsim.engine.container import Container
+    from cnmsim.engine.daemon import Daemon
     from cnmsim.lab import Lab
     from cnmsim.swarm.model import Node, Service, SwarmState, Task
 
@@ -126,6 +127,33 @@ def task_stopping(lab: Lab, node: Node, task: Task, full: bool, crashed: bool = 
         if tell:
             _publish(lab, node, nid, eid, None, "delete")
         del eps[nid]
+
+
+def container_attached(d: Daemon, c: Container, ep: Any) -> None:
+    """A plain container joined an attachable swarm network: its name (no service) goes into
+    endpoint_table, so containers on other nodes resolve it (addServiceInfoToCluster)."""
+    lab, swarm = d.lab, getattr(d.lab, "swarm", None)
+    node = swarm.node_by_host(d.host.name) if swarm is not None else None
+    nid = ep.network.id
+    if node is None or nid not in swarm.networks or not ep.ip:
+        return
+    rec = EndpointRecord(c.name, "", "", "", ep.ip,
+                         task_aliases=tuple(n for n in ep.dns_names[1:] if n != c.name))
+    node_lb(lab, node.hostname).add_binding(Binding(ep.id, nid, rec, local=True))
+    _publish(lab, node, nid, ep.id, rec, "create")
+
+
+def container_detached(d: Daemon, ep: Any) -> None:
+    """The container leaves the network: its entry is deleted everywhere."""
+    lab, swarm = d.lab, getattr(d.lab, "swarm", None)
+    node = swarm.node_by_host(d.host.name) if swarm is not None else None
+    nid = ep.network.id
+    if node is None or nid not in swarm.networks:
+        return
+    nlb = find_node_lb(lab, node.hostname)
+    if nlb is not None and (nid, ep.id) in nlb.bindings:
+        nlb.rm_binding(nid, ep.id, full=True)
+    _publish(lab, node, nid, ep.id, None, "delete")
 
 
 def _publish(lab: Lab, node: Node, nid: str, eid: str, rec: EndpointRecord | None, kind: str) -> None:
