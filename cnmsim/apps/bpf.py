@@ -25,6 +25,8 @@ from cnmsim.packet.sizes import wire_len
 
 Pred = Callable[[list[Packet], Packet], bool]  # (levels, whole frame) -> match
 PROTOS = {"ip": None, "arp": None, "tcp": 6, "udp": 17, "icmp": 1}
+IP_PROTO_NAMES = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
+                  "pim": 103, "vrrp": 112, "sctp": 132}
 TOKEN = re.compile(r"\(|\)|&&|\|\||!=|!|[^\s()!&|]+")
 
 
@@ -108,6 +110,10 @@ class Parser:
         if t in ("greater", "less"):
             n = int(self.take())
             return (lambda lv, pkt: wire_len(pkt) >= n) if t == "greater" else (lambda lv, pkt: wire_len(pkt) <= n)
+        if t == "proto" or (t == "ip" and self.peek() == "proto"):  # `ip proto 50`, `ip proto esp`
+            if t == "ip":
+                self.take()
+            return self._ip_proto(self.take().lstrip("\\"))
         proto = None
         if t in PROTOS or t == "ether":
             proto = t
@@ -129,6 +135,14 @@ class Parser:
             self.i -= 1
         self.last = (proto, dirs, kind)
         return self._qualified(proto, dirs, kind, self.take())
+
+    def _ip_proto(self, value: str) -> Pred:
+        """pcap-filter's `ip proto PROTOCOL`: a number or a name (icmp, igmp, tcp, udp, ah, esp ...)."""
+        num = int(value) if value.isdigit() else IP_PROTO_NAMES.get(value)
+        if num is None:
+            raise FilterError(f"unknown ip proto '{value}'")
+        d = self.depth
+        return lambda lv, pkt: len(lv) > d and isinstance(lv[d], IP) and lv[d].proto == num
 
     def _proto(self, name: str) -> Pred:
         d = self.depth

@@ -347,6 +347,8 @@ def logs(proc: Proc, d: Any, argv: list[str]) -> int:
             return 1
         svc, width = swarm.services.get(tasks[0].service), len(str(tasks[0].slot))
     lines = []
+    tail = p.str("tail")
+    keep = int(tail) if tail and tail != "all" and tail.isdigit() else None
     for t in tasks:
         node = swarm.nodes.get(t.node)
         c = proc.lab[node.hostname].engine.containers.get(t.container) if node and t.container else None
@@ -356,12 +358,10 @@ def logs(proc: Proc, d: Any, argv: list[str]) -> int:
         if not p.bool("no-task-ids"):
             name += "." + (t.id if p.bool("no-trunc") else t.id[:12])
         prefix = f"{name}@{node.id if p.bool('no-resolve') else node.hostname}" + " " * (width - len(str(t.slot)))
-        for when, stream, line in c.logs:
+        logs = c.logs if keep is None else (c.logs[-keep:] if keep else [])  # --tail is per task
+        for when, stream, line in logs:
             lines.append((when, stream, line if p.bool("raw") else f"{prefix}    | {line}"))
     lines.sort(key=lambda x: x[0])
-    tail = p.str("tail")
-    if tail and tail != "all" and tail.isdigit():
-        lines = lines[-int(tail):] if int(tail) else []
     for _, stream, line in lines:
         (proc.out if stream == "stdout" else proc.err)(line)
     return 0

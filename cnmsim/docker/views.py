@@ -86,6 +86,8 @@ def network_json(d: Any, n: Network) -> GoStruct:
     containers = GoMap({}, "map[string]network.EndpointResource", None)
     for c in d.containers.values():
         ep = c.endpoints.get(n.id)
+        if ep is None and c.sandbox is not None:  # an endpoint the engine added (docker_gwbridge)
+            ep = next((e for e in c.sandbox.endpoints if e.network is n), None)
         if ep is None:
             continue
         containers[c.id] = GoStruct({"Name": c.name, "EndpointID": ep.id, "MacAddress": ep.mac,
