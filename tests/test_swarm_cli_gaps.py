@@ -52,3 +52,16 @@ def test_network_inspect_lists_gwbridge_endpoints() -> None:
     out = lab.run("host-A", "docker network inspect -f '{{json .Containers}}' docker_gwbridge").stdout
     names = {v["Name"] for v in json.loads(out).values()}
     assert "c1" in names
+
+
+def test_task_without_networks_runs_on_the_default_bridge() -> None:
+    """The seed's host-mode example has no --network: the task is on docker0 and its host port is
+    published on its node."""
+    lab = Lab(seed=0)
+    lab.add_host("host-A", address="192.168.0.2/24")
+    lab.add_host("laptop", address="192.168.0.50/24", docker=False)
+    lab.run("host-A", "docker swarm init")
+    lab.run("host-A", "docker service create -d --name web --publish mode=host,target=80,published=8080 nginx")
+    lab.wait(3)
+    assert lab.run("host-A", "docker ps --format '{{.Ports}}'").stdout == "0.0.0.0:8080->80/tcp\n"
+    assert lab.run("laptop", "curl -s -o /dev/null -w '%{http_code}' http://192.168.0.2:8080/").stdout == "200"

@@ -351,7 +351,7 @@ def test_a_port_change_makes_a_new_load_balancer() -> None:
     """libnetwork keys a service binding by its ports: new tasks publishing 9090 get a new
     fwmark, the old mark and 8080's rules go with the last old task."""
     lab = swarm_lab(services=("--name app --replicas 2 --network appnet -p 8080:80 nginx",))
-    assert lab.run("host-A", "docker service update --publish-rm 8080 --publish-add 9090:80 app").ok
+    assert lab.run("host-A", "docker service update --publish-rm 80 --publish-add 9090:80 app").ok
     lab.wait(5)
     for h in HOSTS:
         mangle = lab.run(h, "ip netns exec ingress_sbox iptables -t mangle -S").stdout

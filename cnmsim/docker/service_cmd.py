@@ -289,12 +289,15 @@ def update(proc: Proc, d: Any, argv: list[str]) -> Generator[Any, Any, int]:
     ports = None
     if p.list("publish-add") or p.list("publish-rm") or p.list("publish"):
         ports = list(svc.ports)
+        # cli/command/service/update.go updatePorts: --publish-rm removes by target port,
+        # --publish-add keys a port by published/target/protocol/mode (an equal one is replaced)
         for spec in p.list("publish-rm"):
             tgt = spec.split(":")[-1].split("/")[0] if "=" not in spec else spec.split("target=")[-1].split(",")[0]
             ports = [x for x in ports if str(x.target) != tgt]
         for spec in p.list("publish-add") + p.list("publish"):
             for pc in parse_publish(spec, "--publish-add"):
-                ports = [x for x in ports if not (x.target == pc.target and x.protocol == pc.protocol)] + [pc]
+                same = (pc.published, pc.target, pc.protocol, pc.mode)
+                ports = [x for x in ports if (x.published, x.target, x.protocol, x.mode) != same] + [pc]
     args = p.str("args").split() if p.str("args") else None
     warnings = services.update(proc.lab, swarm, svc, replicas=replicas, image=p.str("image") or None, env=env,
                                args=args, ports=ports, force=p.bool("force"))

@@ -299,7 +299,8 @@ def start_container(lab: Lab, swarm: SwarmState, node: Node, t: Task) -> Contain
                 "com.docker.swarm.service.name": svc.name, "com.docker.swarm.task": "",
                 "com.docker.swarm.task.id": t.id, "com.docker.swarm.task.name": name})
     c = Container(d.controller.new_id(), name, cfg, image, created=lab.now)
-    c.net_requests = [NetRequest(r.network, r.ip, []) for r in reqs]
+    # a task without networks runs on the node's default bridge (the executor's NetworkMode "default")
+    c.net_requests = [NetRequest(r.network, r.ip, []) for r in reqs] or [NetRequest("bridge", None, [])]
     d.containers[c.id] = c
     try:
         lifecycle.start(d, c)
