@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/netfilter.py
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/gossip.py
+	$(BIN)/python benchmarks/swarm.py
 	@if [ "$$(id -u)" = "0" ]; then $(BIN)/python benchmarks/real.py; fi
 
 clean:
